@@ -1,0 +1,246 @@
+/**
+ * Opening, validating and mapping a ring file. Every header field is checked before it is used as an
+ * offset: a bad offset into a mapping is a segfault, not an exception.
+ *
+ * @module
+ */
+import { C, check, close, cstr, errno, errnoText, fcntl, mmap, munmap, open } from "../../ffi/mod.ts";
+import * as L from "./layout.ts";
+
+/** A ring file that cannot be opened, created or attached to. */
+export class RingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RingError";
+  }
+}
+
+/** Geometry read from (and validated against) a ring header. */
+export interface RingGeometry {
+  fileSize: number;
+  dataOffset: number;
+  dataSize: number;
+  maxReaders: number;
+  maxFrame: number;
+  createdNs: bigint;
+}
+
+/**
+ * Validates a ring header against the actual file size. Returns the geometry or a reason string.
+ * Pure: used on the bytes read before anything is mapped.
+ */
+export function validateHeader(h: Uint8Array, actualSize: number): RingGeometry | string {
+  if (actualSize < L.HEADER_SIZE || h.length < L.HEADER_SIZE) {
+    return `truncated (${actualSize} bytes, a ring is at least ${L.MIN_RING_SIZE})`;
+  }
+  for (let i = 0; i < L.MAGIC.length; i++) {
+    if (h[i] !== L.MAGIC[i]) return "not a fluxcap ring (bad magic)";
+  }
+  const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
+  const version = dv.getUint32(L.H_VERSION, true);
+  if (version !== L.VERSION) return `unsupported ring version ${version} (this fluxcap reads ${L.VERSION})`;
+  const headerSize = dv.getUint32(L.H_HEADER_SIZE, true);
+  const fileSize = Number(dv.getBigUint64(L.H_FILE_SIZE, true));
+  const dataOffset = Number(dv.getBigUint64(L.H_DATA_OFFSET, true));
+  const dataSize = Number(dv.getBigUint64(L.H_DATA_SIZE, true));
+  const maxReaders = dv.getUint32(L.H_MAX_READERS, true);
+  const slotSize = dv.getUint32(L.H_SLOT_SIZE, true);
+  const maxFrame = dv.getUint32(L.H_MAX_FRAME, true);
+  if (headerSize !== L.HEADER_SIZE || dataOffset !== L.DATA_OFFSET) return "corrupt header (bad data offset)";
+  if (slotSize !== L.SLOT_SIZE || maxReaders !== L.MAX_READERS) return "corrupt header (bad reader table)";
+  if (fileSize !== actualSize) {
+    return `truncated or resized (header says ${fileSize} bytes, file has ${actualSize})`;
+  }
+  if (dataSize % L.ALIGN !== 0 || dataOffset + dataSize !== fileSize || dataSize < L.MIN_RING_SIZE / 2) {
+    return "corrupt header (bad data size)";
+  }
+  if (fileSize > L.MAX_RING_SIZE + L.HEADER_SIZE) return "corrupt header (size beyond the 4g limit)";
+  if (maxFrame < 1 || maxFrame > L.maxFrameFor(dataSize)) return "corrupt header (bad frame limit)";
+  const head = dv.getBigUint64(L.H_HEAD, true);
+  const tail = dv.getBigUint64(L.H_TAIL, true);
+  if (tail > head || head - tail > BigInt(dataSize)) return "corrupt header (head/tail out of order)";
+  if (tail % BigInt(L.ALIGN) !== 0n || head % BigInt(L.ALIGN) !== 0n) {
+    return "corrupt header (unaligned head/tail)";
+  }
+  return {
+    fileSize,
+    dataOffset,
+    dataSize,
+    maxReaders,
+    maxFrame,
+    createdNs: dv.getBigUint64(L.H_CREATED_NS, true),
+  };
+}
+
+/** Reads the first bytes of `path` and its size without mapping it. */
+function readHeaderBytes(path: string, name: string): { bytes: Uint8Array; size: number } {
+  let f: Deno.FsFile;
+  try {
+    f = Deno.openSync(path, { read: true });
+  } catch (e) {
+    throw new RingError(`Cannot open ring "${name}": ${describeFsError(e)}`);
+  }
+  try {
+    const st = f.statSync();
+    if (!st.isFile) throw new RingError(`Cannot open ring "${name}": not a regular file`);
+    const bytes = new Uint8Array(L.HEADER_SIZE);
+    let got = 0;
+    while (got < bytes.length) {
+      const n = f.readSync(bytes.subarray(got));
+      if (n === null || n === 0) break;
+      got += n;
+    }
+    return { bytes: bytes.subarray(0, got), size: st.size };
+  } finally {
+    f.close();
+  }
+}
+
+/** Short text for a Deno file-system error. */
+export function describeFsError(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * An open, validated and mapped ring file. Owns the mapping: `close()` unmaps it, and every view is
+ * dropped so later use throws instead of touching unmapped memory.
+ */
+export class RingFile {
+  /** The name used in messages (as the user gave it). */
+  readonly name: string;
+  readonly path: string;
+  readonly geometry: RingGeometry;
+  readonly fd: number;
+  /** Address of the mapping. */
+  readonly base: Deno.PointerObject;
+  #mem: ArrayBuffer | null;
+  /** Views over the whole mapping. */
+  i32: Int32Array;
+  u32: Uint32Array;
+  i64: BigInt64Array;
+  u8: Uint8Array;
+  /** Views over the data area only. */
+  data: Uint8Array;
+  dataU32: Uint32Array;
+  /** Numeric address of the data area (for iovecs). */
+  readonly dataAddr: number;
+  #lockBuf = new Uint8Array(C.FLOCK_SIZE);
+
+  private constructor(name: string, path: string, g: RingGeometry, fd: number, base: Deno.PointerObject) {
+    this.name = name;
+    this.path = path;
+    this.geometry = g;
+    this.fd = fd;
+    this.base = base;
+    const mem = Deno.UnsafePointerView.getArrayBuffer(base, g.fileSize);
+    this.#mem = mem;
+    this.i32 = new Int32Array(mem, 0, L.HEADER_SIZE / 4);
+    this.u32 = new Uint32Array(mem, 0, L.HEADER_SIZE / 4);
+    this.i64 = new BigInt64Array(mem, 0, L.HEADER_SIZE / 8);
+    this.u8 = new Uint8Array(mem, 0, L.HEADER_SIZE);
+    this.data = new Uint8Array(mem, g.dataOffset, g.dataSize);
+    this.dataU32 = new Uint32Array(mem, g.dataOffset, g.dataSize / 4);
+    this.dataAddr = Number(Deno.UnsafePointer.value(base)) + g.dataOffset;
+  }
+
+  /**
+   * Opens and maps the ring at `path`. Throws {@link RingError} `Cannot open ring "x": <reason>` for a
+   * missing, truncated, foreign or corrupt file.
+   */
+  static open(path: string, name = path): RingFile {
+    const { bytes, size } = readHeaderBytes(path, name);
+    const g = validateHeader(bytes, size);
+    if (typeof g === "string") throw new RingError(`Cannot open ring "${name}": ${g}`);
+    const fd = open(cstr(path), C.O_RDWR | C.O_CLOEXEC, 0);
+    if (fd < 0) throw new RingError(`Cannot open ring "${name}": ${errnoText(errno())}`);
+    const p = mmap(null, BigInt(g.fileSize), C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, fd, 0n);
+    if (p === null || Deno.UnsafePointer.value(p) === C.MAP_FAILED) {
+      const e = errno();
+      close(fd);
+      throw new RingError(`Cannot open ring "${name}": cannot map it: ${errnoText(e)}`);
+    }
+    return new RingFile(name, path, g, fd, p);
+  }
+
+  /** True until `close()`. */
+  get isOpen(): boolean {
+    return this.#mem !== null;
+  }
+
+  /** Throws if the mapping has been released. */
+  assertOpen(): void {
+    if (this.#mem === null) throw new RingError(`Ring "${this.name}" is closed`);
+  }
+
+  /** Takes an exclusive lock on one byte (0 = writer, 1 + i = reader slot i). False if held elsewhere. */
+  tryLock(byte: number): boolean {
+    return this.#lock(C.F_OFD_SETLK, C.F_WRLCK, byte) === 0;
+  }
+
+  /** Releases a lock taken with `tryLock`. */
+  unlock(byte: number): void {
+    this.#lock(C.F_OFD_SETLK, C.F_UNLCK, byte);
+  }
+
+  /** True if some open file description (any process) holds the lock on `byte`. */
+  isLocked(byte: number): boolean {
+    const b = this.#lockBuf;
+    b.fill(0);
+    const dv = new DataView(b.buffer);
+    dv.setInt16(C.FLOCK_TYPE, C.F_WRLCK, true);
+    dv.setBigInt64(C.FLOCK_START, BigInt(byte), true);
+    dv.setBigInt64(C.FLOCK_LEN, 1n, true);
+    check(fcntl(this.fd, C.F_OFD_GETLK, b), "query lock on", "ring", this.name);
+    return dv.getInt16(C.FLOCK_TYPE, true) !== C.F_UNLCK;
+  }
+
+  #lock(cmd: number, type: number, byte: number): number {
+    const b = this.#lockBuf;
+    b.fill(0);
+    const dv = new DataView(b.buffer);
+    dv.setInt16(C.FLOCK_TYPE, type, true);
+    dv.setBigInt64(C.FLOCK_START, BigInt(byte), true);
+    dv.setBigInt64(C.FLOCK_LEN, 1n, true);
+    return fcntl(this.fd, cmd, b);
+  }
+
+  /** Reads a NUL-padded UTF-8 text field of the header. */
+  text(off: number, len = L.DESC_LEN): string {
+    const b = this.u8.subarray(off, off + len);
+    const end = b.indexOf(0);
+    return new TextDecoder().decode(end < 0 ? b : b.subarray(0, end));
+  }
+
+  /** Writes a NUL-padded UTF-8 text field of the header (truncated to fit). */
+  setText(off: number, s: string, len = L.DESC_LEN): void {
+    const bytes = new TextEncoder().encode(s).subarray(0, len - 1);
+    this.u8.fill(0, off, off + len);
+    this.u8.set(bytes, off);
+  }
+
+  /** Unmaps and closes. Safe to call twice. Views are replaced by empty ones. */
+  close(): void {
+    if (this.#mem === null) return;
+    this.#mem = null;
+    this.i32 = new Int32Array(0);
+    this.u32 = new Uint32Array(0);
+    this.i64 = new BigInt64Array(0);
+    this.u8 = new Uint8Array(0);
+    this.data = new Uint8Array(0);
+    this.dataU32 = new Uint32Array(0);
+    munmap(this.base, BigInt(this.geometry.fileSize));
+    close(this.fd);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Monotonic-enough wall clock in ns as BigInt (for attach times). */
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}

@@ -1,0 +1,392 @@
+/**
+ * Ring readers: any number per ring, each sees every frame the writer commits, unless the writer laps
+ * it, in which case it loses the oldest frames and counts exactly how many (by record sequence number).
+ *
+ * Reading is two-phase: `poll()` describes a batch of records in place (offsets into the data area, no
+ * copy), the caller uses them (copies them, or hands their addresses to `sendmmsg`), then `release()`
+ * checks the tail: records the writer reclaimed meanwhile form a prefix of the batch, and `release()`
+ * returns how many leading records must be discarded because they may have been overwritten while in use.
+ *
+ * @module
+ */
+import { C, getpid, ptrAdd, syscall } from "../../ffi/mod.ts";
+import { nowNs, RingError, RingFile } from "./file.ts";
+import * as L from "./layout.ts";
+
+/** Options for {@link RingReader.open}. */
+export interface ReaderOptions {
+  /** Start at the oldest retained frame instead of the live edge. */
+  fromOldest?: boolean;
+  /** What this reader is, for the watch view ("tx eth2"). */
+  desc?: string;
+  /** Kind of output, see ReaderKind. */
+  kind?: number;
+  /** Most records one `poll` returns (default 1024). */
+  maxBatch?: number;
+}
+
+const I_HEAD = L.H_HEAD / 8;
+const I_TAIL = L.H_TAIL / 8;
+const W_WAKE = L.H_WAKE / 4;
+const W_SLEEPERS = L.H_SLEEPERS / 4;
+const W_COMMIT_SEQ = L.H_COMMIT_SEQ / 4;
+const REBASE_AT = 2 ** 50;
+
+/**
+ * Reads frames from a ring.
+ *
+ * @example
+ * ```ts
+ * import { RingReader } from "../../mod.ts";
+ * using r = RingReader.open("/dev/shm/demo");
+ * const n = r.poll();
+ * for (let i = 0; i < n; i++) console.log(r.lens[i]);
+ * const bad = r.release(); // the first `bad` records of the batch were overwritten while in use
+ * ```
+ */
+export class RingReader {
+  readonly ring: RingFile;
+  /** Slot index in the ring's reader table. */
+  readonly slot: number;
+  readonly maxBatch: number;
+  /** Data-area offsets of the frames of the current batch. */
+  readonly offs: Uint32Array;
+  /** Stored lengths of the frames of the current batch. */
+  readonly lens: Uint32Array;
+  /** Wire lengths. */
+  readonly wires: Uint32Array;
+  /** Capture time, seconds and nanoseconds. */
+  readonly secs: Uint32Array;
+  readonly nsecs: Uint32Array;
+  #rel: Float64Array; // relative logical start of each record
+  #seq: Float64Array;
+  #ds: number;
+  #u32: Uint32Array;
+  #i64: BigInt64Array;
+  #i32: Int32Array;
+  #slotI64: number;
+  #slotI32: number;
+  #base: bigint;
+  #pos: number; // relative logical position of the next unread record
+  #off: number; // physical offset of it
+  #batchN = 0;
+  #batchStart = 0;
+  #batchEnd = 0;
+  #batchEndOff = 0;
+  #expectSeq = -1;
+  #read = 0;
+  #bytes = 0;
+  #lost = 0;
+  #sent = 0;
+  #drops = new Float64Array(L.DROP_REASONS.length);
+  #dropsDirty = false;
+  #timespec = new BigInt64Array(2);
+  #timespecU8 = new Uint8Array(this.#timespec.buffer);
+  #futexAddr: Deno.PointerObject;
+  #closed = false;
+  /** Records skipped because their header was invalid without the writer having lapped us. */
+  corrupt = 0;
+
+  private constructor(ring: RingFile, slot: number, opts: ReaderOptions) {
+    this.ring = ring;
+    this.slot = slot;
+    this.maxBatch = opts.maxBatch ?? 1024;
+    this.offs = new Uint32Array(this.maxBatch);
+    this.lens = new Uint32Array(this.maxBatch);
+    this.wires = new Uint32Array(this.maxBatch);
+    this.secs = new Uint32Array(this.maxBatch);
+    this.nsecs = new Uint32Array(this.maxBatch);
+    this.#rel = new Float64Array(this.maxBatch);
+    this.#seq = new Float64Array(this.maxBatch);
+    this.#ds = ring.geometry.dataSize;
+    this.#u32 = ring.dataU32;
+    this.#i64 = ring.i64;
+    this.#i32 = ring.i32;
+    this.#slotI64 = (L.SLOTS_OFFSET + slot * L.SLOT_SIZE) / 8;
+    this.#slotI32 = (L.SLOTS_OFFSET + slot * L.SLOT_SIZE) / 4;
+    const ds = BigInt(this.#ds);
+    let start: bigint;
+    if (opts.fromOldest) {
+      start = Atomics.load(this.#i64, I_TAIL);
+      this.#expectSeq = this.#seqAt(start);
+    } else {
+      // The sequence number of the next record is FRAMES as of the same commit as HEAD (seqlock).
+      let frames = -1;
+      start = Atomics.load(this.#i64, I_HEAD);
+      for (let tries = 0; tries < 10000; tries++) {
+        const g = Atomics.load(this.#i32, W_COMMIT_SEQ);
+        if (g & 1) continue;
+        const f = Atomics.load(this.#i64, L.H_FRAMES / 8);
+        const h = Atomics.load(this.#i64, I_HEAD);
+        if (Atomics.load(this.#i32, W_COMMIT_SEQ) !== g) continue;
+        start = h;
+        frames = Number(f);
+        break;
+      }
+      this.#expectSeq = frames;
+    }
+    this.#base = start - (start % ds);
+    this.#pos = Number(start - this.#base);
+    this.#off = this.#pos;
+    this.#futexAddr = ptrAdd(ring.base, L.H_WAKE);
+    this.#publish();
+  }
+
+  /** Attaches a new reader to the ring at `path` (claims a free or dead slot). */
+  static open(path: string, opts: ReaderOptions = {}, name = path): RingReader {
+    const ring = RingFile.open(path, name);
+    try {
+      const slot = claimSlot(ring);
+      const s8 = L.SLOTS_OFFSET + slot * L.SLOT_SIZE;
+      ring.u8.fill(0, s8 + 8, s8 + L.SLOT_SIZE); // fresh counters
+      ring.i64[(s8 + L.S_ATTACHED_NS) / 8] = nowNs();
+      ring.u32[(s8 + L.S_KIND) / 4] = opts.kind ?? L.ReaderKind.other;
+      ring.setText(s8 + L.S_DESC, opts.desc ?? "");
+      Atomics.store(ring.i32, (s8 + L.S_PID) / 4, getpid());
+      Atomics.store(ring.i32, (s8 + L.S_STATE) / 4, 1);
+      return new RingReader(ring, slot, opts);
+    } catch (e) {
+      ring.close();
+      throw e;
+    }
+  }
+
+  /** Data area of the ring (frame i of a batch is `data.subarray(offs[i], offs[i] + lens[i])`). */
+  get data(): Uint8Array {
+    return this.ring.data;
+  }
+
+  /** Numeric address of the data area, for building iovecs. */
+  get dataAddr(): number {
+    return this.ring.dataAddr;
+  }
+
+  /** Frames returned so far (valid ones). */
+  get framesRead(): number {
+    return this.#read;
+  }
+
+  /** Frames lost to overwrite so far. */
+  get framesLost(): number {
+    return this.#lost;
+  }
+
+  /** Sequence number (frame index in the ring) of record i of the current batch. */
+  seq(i: number): number {
+    return this.#seq[i];
+  }
+
+  /** Number of committed bytes not yet read (0 when at the live edge). */
+  backlog(): number {
+    return Number(Atomics.load(this.#i64, I_HEAD) - this.#base) - this.#pos;
+  }
+
+  /**
+   * Describes up to `max` records after the reader's position in `offs`/`lens`/…; returns their number
+   * (0 when nothing new). Does not move the reader: `release()` does.
+   */
+  poll(max = this.maxBatch): number {
+    if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
+    if (max > this.maxBatch) max = this.maxBatch;
+    const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
+    let pos = this.#pos;
+    if (headRel <= pos) {
+      this.#batchN = 0;
+      this.#batchEnd = pos;
+      this.#batchEndOff = this.#off;
+      return 0;
+    }
+    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    let off = this.#off;
+    if (tailRel > pos) { // lapped: jump to the oldest intact record
+      pos = tailRel;
+      off = tailRel % this.#ds;
+      if (off < 0) off += this.#ds;
+    }
+    const u = this.#u32;
+    const ds = this.#ds;
+    const maxFrame = this.ring.geometry.maxFrame;
+    const start = pos;
+    let n = 0;
+    while (pos < headRel && n < max) {
+      const i = off >>> 2;
+      const cap = u[i];
+      if (cap === L.WRAP) {
+        pos += ds - off;
+        off = 0;
+        continue;
+      }
+      if (cap > maxFrame || off + L.RECORD_HEADER + cap > ds) {
+        // Either the writer is overwriting this very record (we were lapped meanwhile: release() sees
+        // it) or the ring is damaged. In both cases stop here; see release().
+        break;
+      }
+      this.offs[n] = off + L.RECORD_HEADER;
+      this.lens[n] = cap;
+      this.wires[n] = u[i + 1];
+      this.secs[n] = u[i + 2];
+      this.nsecs[n] = u[i + 3];
+      this.#seq[n] = u[i + 4] + u[i + 5] * 4294967296;
+      this.#rel[n] = pos;
+      const size = (L.RECORD_HEADER + cap + 7) & ~7;
+      pos += size;
+      off += size;
+      if (off >= ds) off = 0;
+      n++;
+    }
+    this.#batchN = n;
+    this.#batchStart = start;
+    this.#batchEnd = pos;
+    this.#batchEndOff = off;
+    if (n === 0 && pos < headRel) this.#stuck(start, headRel);
+    return n;
+  }
+
+  /**
+   * Ends the batch of the last `poll()`: moves past it and returns how many of its leading records
+   * were overwritten while in use (discard those; they are counted as lost, the rest as read).
+   */
+  release(): number {
+    const n = this.#batchN;
+    this.#batchN = 0;
+    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    let bad = 0;
+    while (bad < n && this.#rel[bad] < tailRel) bad++;
+    if (bad < n) {
+      const first = this.#seq[bad];
+      if (this.#expectSeq >= 0 && first > this.#expectSeq) this.#lost += first - this.#expectSeq;
+      this.#expectSeq = this.#seq[n - 1] + 1;
+      this.#read += n - bad;
+      for (let i = bad; i < n; i++) this.#bytes += this.lens[i];
+    }
+    this.#pos = this.#batchEnd;
+    this.#off = this.#batchEndOff;
+    if (this.#pos > REBASE_AT) this.#rebase();
+    this.#publish();
+    return bad;
+  }
+
+  /** Counts frames of this reader that did not reach the output, by reason (see DROP_REASONS). */
+  addDrop(reason: number, n = 1): void {
+    this.#drops[reason] += n;
+    this.#dropsDirty = true;
+  }
+
+  /** Counts frames delivered to the output. */
+  addSent(n: number): void {
+    this.#sent += n;
+  }
+
+  /**
+   * Sleeps until the writer commits or `timeoutMs` passes (futex on the ring's wake word). Returns true
+   * if there is something to read. Blocks the calling thread: call it from a Worker's loop.
+   */
+  wait(timeoutMs: number): boolean {
+    const i32 = this.#i32;
+    const seq = Atomics.load(i32, W_WAKE);
+    if (this.backlog() > 0) return true;
+    Atomics.add(i32, W_SLEEPERS, 1);
+    Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 1);
+    try {
+      if (this.backlog() > 0) return true;
+      const ts = this.#timespec;
+      ts[0] = BigInt(Math.floor(timeoutMs / 1000));
+      ts[1] = BigInt((timeoutMs % 1000) * 1_000_000);
+      syscall(C.SYS_futex, this.#futexAddr, C.FUTEX_WAIT, seq, this.#timespecU8, null, 0);
+    } finally {
+      Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 0);
+      Atomics.sub(i32, W_SLEEPERS, 1);
+    }
+    return this.backlog() > 0;
+  }
+
+  /** Sequence number of the record at logical position `p` (the tail), or -1 if it cannot be trusted. */
+  #seqAt(p: bigint): number {
+    if (p >= Atomics.load(this.#i64, I_HEAD)) return Number(Atomics.load(this.#i64, L.H_FRAMES / 8));
+    let off = Number(p % BigInt(this.#ds));
+    let cap = this.#u32[off >>> 2];
+    if (cap === L.WRAP) {
+      off = 0;
+      cap = this.#u32[0];
+    }
+    if (cap > this.ring.geometry.maxFrame) return -1;
+    const seq = this.#u32[(off >>> 2) + 4] + this.#u32[(off >>> 2) + 5] * 4294967296;
+    return Atomics.load(this.#i64, I_TAIL) === p ? seq : -1;
+  }
+
+  /** Writes position and counters into the reader's slot (done at every release). */
+  #publish(): void {
+    const i = this.#slotI64;
+    const i64 = this.#i64;
+    Atomics.store(i64, i + L.S_POS / 8, this.#base + BigInt(this.#pos));
+    Atomics.store(i64, i + L.S_READ / 8, BigInt(this.#read));
+    Atomics.store(i64, i + L.S_BYTES / 8, BigInt(this.#bytes));
+    Atomics.store(i64, i + L.S_LOST / 8, BigInt(this.#lost));
+    Atomics.store(i64, i + L.S_SENT / 8, BigInt(this.#sent));
+    if (this.#dropsDirty) {
+      for (let r = 0; r < this.#drops.length; r++) {
+        Atomics.store(i64, i + L.S_DROPS / 8 + r, BigInt(this.#drops[r]));
+      }
+      this.#dropsDirty = false;
+    }
+  }
+
+  /** Flushes counters to the slot without a batch (e.g. after counting drops). */
+  flush(): void {
+    if (!this.#closed) this.#publish();
+  }
+
+  /**
+   * No record could be read at `start` although the head is beyond it. If the writer lapped us the next
+   * poll jumps to the tail; otherwise the record chain is damaged: skip to the head and count the
+   * frames in between (by sequence number) as lost.
+   */
+  #stuck(start: number, headRel: number): void {
+    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    if (tailRel > start) return;
+    this.corrupt++;
+    this.#pos = headRel;
+    this.#off = headRel % this.#ds;
+    const frames = Number(Atomics.load(this.#i64, L.H_FRAMES / 8));
+    if (this.#expectSeq >= 0 && frames > this.#expectSeq) this.#lost += frames - this.#expectSeq;
+    this.#expectSeq = frames;
+    this.#publish();
+  }
+
+  #rebase(): void {
+    const shift = Math.floor(this.#pos / this.#ds) * this.#ds;
+    this.#base += BigInt(shift);
+    this.#pos -= shift;
+  }
+
+  /** Detaches: frees the slot and unmaps. Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#publish();
+    this.#closed = true;
+    Atomics.store(this.#i32, this.#slotI32 + L.S_STATE / 4, 0);
+    this.ring.unlock(1 + this.slot);
+    this.ring.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Claims a reader slot: a free one first, else one whose owner died (its lock is gone). */
+function claimSlot(ring: RingFile): number {
+  const st = (i: number) => Atomics.load(ring.i32, (L.SLOTS_OFFSET + i * L.SLOT_SIZE + L.S_STATE) / 4);
+  for (const wantFree of [true, false]) {
+    for (let i = 0; i < L.MAX_READERS; i++) {
+      if ((st(i) === 0) !== wantFree) continue;
+      if (!ring.tryLock(1 + i)) continue;
+      const sleepingIdx = (L.SLOTS_OFFSET + i * L.SLOT_SIZE + L.S_SLEEPING) / 4;
+      if (Atomics.exchange(ring.i32, sleepingIdx, 0) === 1) {
+        Atomics.sub(ring.i32, W_SLEEPERS, 1); // its owner died asleep
+      }
+      return i;
+    }
+  }
+  throw new RingError(`Ring "${ring.name}" has no free reader slot (all ${L.MAX_READERS} in use)`);
+}

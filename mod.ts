@@ -1,0 +1,20 @@
+/**
+ * fluxcap as a library: the shared-memory ring, frame codecs, frame operations and packet I/O.
+ *
+ * @example
+ * ```ts
+ * import { createRing, RingReader, RingWriter } from "./mod.ts";
+ * createRing("/dev/shm/cisco", { size: 100 * 1024 * 1024 });
+ * const w = RingWriter.open("/dev/shm/cisco", { desc: "rx eth1" });
+ * const r = RingReader.open("/dev/shm/cisco", { desc: "tx eth2" });
+ * w.write(new Uint8Array(60), 0, 60);
+ * w.commit();
+ * const n = r.poll(); // 1
+ * r.release();
+ * ```
+ * @module
+ */
+export * from "./lib/ring/mod.ts";
+export { parseArgs, USAGE, UsageError } from "./lib/args.ts";
+export type { Args, Mode } from "./lib/args.ts";
+export { FluxError } from "./lib/errors.ts";

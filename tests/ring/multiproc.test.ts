@@ -1,0 +1,107 @@
+import { assert, assertEquals } from "../assert.ts";
+import { createRing } from "../../lib/ring/mod.ts";
+import { makeRingDir, rmrf } from "../helpers.ts";
+
+const PROC = new URL("./ring_proc.ts", import.meta.url).pathname;
+
+interface ReaderReport {
+  read: number;
+  lost: number;
+  corrupt: number;
+  disorder: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+function spawn(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", PROC, ...args],
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+}
+
+async function report(child: Deno.ChildProcess): Promise<ReaderReport> {
+  const out = await child.output();
+  assertEquals(out.code, 0, "child exit status");
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+}
+
+async function waitForReaders(path: string, n: number): Promise<void> {
+  const { RingFile } = await import("../../lib/ring/mod.ts");
+  const L = await import("../../lib/ring/layout.ts");
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const ring = RingFile.open(path);
+    let live = 0;
+    for (let i = 0; i < L.MAX_READERS; i++) if (ring.isLocked(1 + i)) live++;
+    ring.close();
+    if (live >= n) return;
+    if (Date.now() > deadline) throw new Error(`only ${live} of ${n} readers attached`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+for (const [label, size] of [["roomy ring", "8m"], ["small ring that laps its readers", "256k"]] as const) {
+  Deno.test(`ring, multi-process: 1 writer, 3 readers, a million checksummed records (${label})`, async () => {
+    const dir = makeRingDir();
+    try {
+      const path = `${dir}/r`;
+      createRing(path, { size: size === "8m" ? 8 << 20 : 256 << 10 });
+      const total = 1_000_000;
+      const readers = [0, 1, 2].map(() => spawn(["reader", path, String(total)]));
+      await waitForReaders(path, 3);
+      const w = await report(spawn(["writer", path, String(total)]));
+      assertEquals((w as unknown as { written: number }).written, total);
+      let anyLost = 0;
+      for (const r of await Promise.all(readers.map(report))) {
+        assertEquals(r.corrupt, 0, "no corrupt record returned");
+        assertEquals(r.disorder, 0, "records in order");
+        assertEquals(r.firstSeq, 0);
+        assertEquals(r.lastSeq, total - 1);
+        assertEquals(r.read + r.lost, total, "read + lost = written, for each reader");
+        anyLost += r.lost;
+      }
+      if (size === "8m") assertEquals(anyLost, 0, "a roomy ring loses nothing");
+    } finally {
+      rmrf(dir);
+    }
+  });
+}
+
+Deno.test("ring, multi-process: readers and writers SIGKILLed midway; the ring stays usable, nothing corrupt", async () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 512 << 10 });
+    const stopAt = 3_000_000; // readers run until the second writer has finished its share
+    const steady = spawn(["reader", path, String(stopAt)]);
+    const victim = spawn(["reader", path, String(stopAt)]);
+    await waitForReaders(path, 2);
+    const w1 = spawn(["writer", path, "100000000", "7"]); // would run for minutes: killed midway
+    await new Promise((r) => setTimeout(r, 1500));
+    victim.kill("SIGKILL");
+    await victim.status;
+    const late = spawn(["reader", path, String(stopAt)]);
+    await new Promise((r) => setTimeout(r, 1000));
+    w1.kill("SIGKILL");
+    assertEquals((await w1.status).signal, "SIGKILL");
+    const { RingFile } = await import("../../lib/ring/mod.ts");
+    const L = await import("../../lib/ring/layout.ts");
+    const ring = RingFile.open(path);
+    const done = Number(Atomics.load(ring.i64, L.H_FRAMES / 8));
+    ring.close();
+    assert(done > 0 && done < stopAt, `first writer wrote ${done} frames before it was killed`);
+    // A new writer carries on where the dead one stopped.
+    const w2 = await report(spawn(["writer", path, String(stopAt - done), "9"]));
+    assertEquals((w2 as unknown as { written: number }).written, stopAt - done);
+    for (const r of [await report(steady), await report(late)]) {
+      assertEquals(r.corrupt, 0, "nothing corrupt is ever returned");
+      assertEquals(r.disorder, 0);
+      assertEquals(r.lastSeq, stopAt - 1);
+      assertEquals(r.read + r.lost, r.lastSeq - r.firstSeq + 1, "read + lost covers every frame");
+    }
+  } finally {
+    rmrf(dir);
+  }
+});
