@@ -146,7 +146,7 @@ export const T3_LEN = 16;
 export const T3_STATUS = 20;
 export const T3_MAC = 24;
 export const T3_VLAN_TCI = 32;
-export const T3_VLAN_TPID = 34;
+export const T3_VLAN_TPID = 36; // hv1: rxhash@28 vlan_tci(u32)@32 vlan_tpid@36 (the shared notes say 34: wrong)
 /** tpacket2_hdr */
 export const T2_STATUS = 0;
 export const T2_LEN = 4;

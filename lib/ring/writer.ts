@@ -181,6 +181,11 @@ export class RingWriter {
     this.#wire += wirelen;
   }
 
+  /** Abandons the record started by `reserve` (nothing is published for it). */
+  cancel(): void {
+    this.#pendingOff = -1;
+  }
+
   /**
    * Appends one frame copied from `src[off, off+len)`. Returns false (nothing written) when the frame
    * exceeds the ring's frame limit. `wirelen` defaults to `len`; time defaults to now.

@@ -1,0 +1,84 @@
+/**
+ * Runs a mode's hot loop in a Worker while the main thread stays idle for signals (SIGINT/SIGTERM:
+ * flush, detach, exit 0 within a second) and the housekeeping timer.
+ *
+ * @module
+ */
+import { FluxError } from "../errors.ts";
+
+/** Message a loop sends to the main thread. */
+export type LoopMessage =
+  | { type: "ready"; info?: string }
+  | { type: "error"; message: string }
+  | { type: "warn"; message: string }
+  | { type: "done"; summary?: string };
+
+/** Options for {@link runWorker}. */
+export interface HostOptions {
+  log: (s: string) => void;
+  /** Called once a second while the loop runs (for -v counters). */
+  everySecond?: () => void;
+  /** Stop after this many seconds (used by tests and the demo); default: run until a signal. */
+  seconds?: number;
+}
+
+/** Stop flag shared with the worker: index 0 becomes 1 to stop. */
+export type StopFlag = Int32Array;
+
+/**
+ * Starts the worker for `job` and resolves with the exit status when it ends (after a signal, on an
+ * error, or when the job finishes by itself).
+ */
+export function runWorker(job: Record<string, unknown>, opts: HostOptions): Promise<number> {
+  const stop = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
+  return new Promise((resolve) => {
+    let finished = false;
+    let timer: ReturnType<typeof setInterval> | undefined;
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    let hardStop: ReturnType<typeof setTimeout> | undefined;
+    const onSignal = () => {
+      Atomics.store(stop, 0, 1);
+      Atomics.notify(stop, 0);
+      // A loop that does not answer within a second is ended anyway.
+      hardStop ??= setTimeout(() => end(0), 1500);
+    };
+    const end = (code: number) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(timer);
+      clearTimeout(deadline);
+      clearTimeout(hardStop);
+      Deno.removeSignalListener("SIGINT", onSignal);
+      Deno.removeSignalListener("SIGTERM", onSignal);
+      worker.terminate();
+      resolve(code);
+    };
+    Deno.addSignalListener("SIGINT", onSignal);
+    Deno.addSignalListener("SIGTERM", onSignal);
+    worker.onmessage = (ev: MessageEvent<LoopMessage>) => {
+      const m = ev.data;
+      if (m.type === "ready") {
+        if (m.info) opts.log(m.info);
+        if (opts.everySecond) timer = setInterval(opts.everySecond, 1000);
+        if (opts.seconds !== undefined) deadline = setTimeout(onSignal, opts.seconds * 1000);
+      } else if (m.type === "warn") opts.log(m.message);
+      else if (m.type === "error") {
+        opts.log(m.message);
+        end(1);
+      } else if (m.type === "done") {
+        if (m.summary) opts.log(m.summary);
+        end(0);
+      }
+    };
+    worker.onerror = (ev) => {
+      ev.preventDefault();
+      opts.log(`fluxcap: internal error in the packet loop: ${ev.message}`);
+      end(1);
+    };
+    worker.postMessage({ job, stop });
+  });
+}
+
+/** Thrown by loops for errors the user should see as one line. */
+export { FluxError };

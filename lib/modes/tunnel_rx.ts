@@ -1,0 +1,12 @@
+/**
+ * `fluxcap -rx -E` (not built yet).
+ * @module
+ */
+import type { Args } from "../args.ts";
+import { FluxError } from "../errors.ts";
+import type { OpsConfig } from "../ops/mod.ts";
+
+/** Runs the mode; resolves to the exit status. */
+export function runTunnelReceive(_a: Args, _ring: string, _ops: OpsConfig, _log: (s: string) => void): Promise<number> {
+  return Promise.reject(new FluxError("Mode -rx -E is not built yet in this version of fluxcap"));
+}

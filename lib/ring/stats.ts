@@ -1,0 +1,95 @@
+/**
+ * Reading a ring's counters, from any process, without attaching: what the watch view, the metrics
+ * endpoint, `-v` and the tests show.
+ *
+ * @module
+ */
+import type { RingFile } from "./file.ts";
+import * as L from "./layout.ts";
+
+/** Drops by reason name. */
+export type DropCounts = Record<L.DropReasonName, number>;
+
+/** One attached reader. */
+export interface ReaderSnapshot {
+  slot: number;
+  pid: number;
+  desc: string;
+  kind: typeof L.READER_KIND_NAMES[number];
+  /** Bytes between this reader and the writer's head. */
+  lagBytes: number;
+  framesRead: number;
+  bytesRead: number;
+  framesLost: number;
+  framesSent: number;
+  drops: DropCounts;
+}
+
+/** A ring's counters at one instant. */
+export interface RingSnapshot {
+  name: string;
+  /** ms since the epoch when taken. */
+  at: number;
+  sizeBytes: number;
+  dataBytes: number;
+  frames: number;
+  bytes: number;
+  wireBytes: number;
+  kernelDrops: number;
+  kernelPackets: number;
+  /** Bytes currently held (head − tail). */
+  usedBytes: number;
+  writer: { pid: number; desc: string; alive: boolean; drops: DropCounts } | null;
+  readers: ReaderSnapshot[];
+}
+
+function drops(i64: BigInt64Array, at: number): DropCounts {
+  const out = {} as DropCounts;
+  L.DROP_REASONS.forEach((r, k) => out[r] = Number(Atomics.load(i64, at / 8 + k)));
+  return out;
+}
+
+/** Takes a snapshot of `ring`'s header, writer and live readers (slots whose lock is held). */
+export function snapshot(ring: RingFile): RingSnapshot {
+  ring.assertOpen();
+  const i64 = ring.i64;
+  const i32 = ring.i32;
+  const n = (off: number) => Number(Atomics.load(i64, off / 8));
+  const head = n(L.H_HEAD);
+  const writerAlive = ring.isLocked(0);
+  const pid = Atomics.load(i32, L.H_WRITER_PID / 4);
+  const readers: ReaderSnapshot[] = [];
+  for (let s = 0; s < L.MAX_READERS; s++) {
+    const base = L.SLOTS_OFFSET + s * L.SLOT_SIZE;
+    if (Atomics.load(i32, (base + L.S_STATE) / 4) === 0) continue;
+    if (!ring.isLocked(1 + s)) continue;
+    readers.push({
+      slot: s,
+      pid: Atomics.load(i32, (base + L.S_PID) / 4),
+      desc: ring.text(base + L.S_DESC),
+      kind: L.READER_KIND_NAMES[ring.u32[(base + L.S_KIND) / 4]] ?? "other",
+      lagBytes: Math.max(0, head - n(base + L.S_POS)),
+      framesRead: n(base + L.S_READ),
+      bytesRead: n(base + L.S_BYTES),
+      framesLost: n(base + L.S_LOST),
+      framesSent: n(base + L.S_SENT),
+      drops: drops(i64, base + L.S_DROPS),
+    });
+  }
+  return {
+    name: ring.name,
+    at: Date.now(),
+    sizeBytes: ring.geometry.fileSize,
+    dataBytes: ring.geometry.dataSize,
+    frames: n(L.H_FRAMES),
+    bytes: n(L.H_BYTES),
+    wireBytes: n(L.H_WIRE_BYTES),
+    kernelDrops: n(L.H_KERNEL_DROPS),
+    kernelPackets: n(L.H_KERNEL_PACKETS),
+    usedBytes: head - n(L.H_TAIL),
+    writer: pid === 0 && !writerAlive
+      ? null
+      : { pid, desc: ring.text(L.H_WRITER_DESC), alive: writerAlive, drops: drops(i64, L.H_WRITER_DROPS) },
+    readers,
+  };
+}
