@@ -26,6 +26,10 @@ export function nap(ctx: LoopContext, ms: number): void {
 const LOOPS: Record<string, () => Promise<{ run: (job: any, ctx: LoopContext) => void | Promise<void> }>> = {
   "rx-nic": () => import("./rx_nic.ts"),
   "tx-nic": () => import("./tx_nic.ts"),
+  "rx-tunnel": () => import("./tunnel_rx_loop.ts"),
+  "tx-tunnel": () => import("./tunnel_tx_loop.ts"),
+  "rx-pcap": () => import("./pcap_rx_loop.ts"),
+  "tx-pcap": () => import("./pcap_tx_loop.ts"),
 };
 
 self.onmessage = async (ev: MessageEvent<{ job: { kind: string }; stop: Int32Array }>) => {
