@@ -1,0 +1,109 @@
+/**
+ * UDP (RFC 768) header, as needed to carry VXLAN: parse and emit, with the optional checksum left to
+ * the caller (0 = none over IPv4).
+ *
+ * @module
+ */
+
+import { inRange, readU16, writeU16 } from "./bytes.ts";
+import { CodecError } from "./error.ts";
+
+/** Offset of the source port. */
+export const UDP_SRC_PORT = 0;
+/** Offset of the destination port. */
+export const UDP_DST_PORT = 2;
+/** Offset of the length. */
+export const UDP_LENGTH = 4;
+/** Offset of the checksum. */
+export const UDP_CHECKSUM = 6;
+/** Length of the UDP header. */
+export const UDP_HEADER_LENGTH = 8;
+
+/** A parsed UDP header. */
+export interface UdpInfo {
+  /** Source port. */
+  srcPort: number;
+  /** Destination port. */
+  dstPort: number;
+  /** Length field (header + payload). */
+  length: number;
+  /** Checksum field (0 = none over IPv4). */
+  checksum: number;
+  /** Offset of the payload. */
+  payloadOffset: number;
+  /** Payload length per the length field. */
+  payloadLength: number;
+}
+
+/** Fields for `emitUdp`. */
+export interface UdpRepr {
+  /** Source port. */
+  srcPort: number;
+  /** Destination port. */
+  dstPort: number;
+  /** Bytes that will follow the header. */
+  payloadLength: number;
+  /** Checksum to store; default 0 (none). */
+  checksum?: number;
+}
+
+/**
+ * Parses the UDP header of `buf[off, off + len)`. A length field beyond `len` is an error.
+ *
+ * @param into Optional result object to reuse, avoiding allocation.
+ * @example
+ * ```ts
+ * import { fromHex } from "./bytes.ts";
+ * import { parseUdp } from "./udp.ts";
+ * const u = fromHex("d0f012b5000c0000 08000000");
+ * parseUdp(u, 0, u.length); // srcPort 53488, dstPort 4789, payloadLength 4
+ * ```
+ */
+export function parseUdp(buf: Uint8Array, off: number, len: number, into?: UdpInfo): UdpInfo | CodecError {
+  if (!inRange(buf, off, len)) return new CodecError(`Bad range "${off}+${len}": outside the buffer`);
+  if (len < UDP_HEADER_LENGTH) return new CodecError(`Truncated UDP header "${len}" bytes: need 8`);
+  const length = readU16(buf, off + UDP_LENGTH);
+  if (length < UDP_HEADER_LENGTH || length > len) {
+    return new CodecError(`Bad UDP length "${length}": must be 8..${len}`);
+  }
+  const out = into ?? { srcPort: 0, dstPort: 0, length: 0, checksum: 0, payloadOffset: 0, payloadLength: 0 };
+  out.srcPort = readU16(buf, off + UDP_SRC_PORT);
+  out.dstPort = readU16(buf, off + UDP_DST_PORT);
+  out.length = length;
+  out.checksum = readU16(buf, off + UDP_CHECKSUM);
+  out.payloadOffset = off + UDP_HEADER_LENGTH;
+  out.payloadLength = length - UDP_HEADER_LENGTH;
+  return out;
+}
+
+/**
+ * Writes an 8-byte UDP header at `off`. Returns 8 or a `CodecError`.
+ *
+ * @example
+ * ```ts
+ * import { emitUdp } from "./udp.ts";
+ * const b = new Uint8Array(8);
+ * emitUdp(b, 0, { srcPort: 53488, dstPort: 4789, payloadLength: 4 }); // 8
+ * ```
+ */
+export function emitUdp(buf: Uint8Array, off: number, repr: UdpRepr): number | CodecError {
+  const checksum = repr.checksum ?? 0;
+  for (
+    const [name, v, max] of [
+      ["source port", repr.srcPort, 65535],
+      ["destination port", repr.dstPort, 65535],
+      ["payload length", repr.payloadLength, 65535 - UDP_HEADER_LENGTH],
+      ["checksum", checksum, 65535],
+    ] as const
+  ) {
+    if (!Number.isInteger(v) || v < 0 || v > max) {
+      return new CodecError(`Bad UDP ${name} "${v}": must be 0..${max}`);
+    }
+  }
+  if (!inRange(buf, off, UDP_HEADER_LENGTH)) return new CodecError("Buffer too small for UDP header: need 8");
+  writeU16(buf, off + UDP_SRC_PORT, repr.srcPort);
+  writeU16(buf, off + UDP_DST_PORT, repr.dstPort);
+  writeU16(buf, off + UDP_LENGTH, UDP_HEADER_LENGTH + repr.payloadLength);
+  writeU16(buf, off + UDP_CHECKSUM, checksum);
+  return UDP_HEADER_LENGTH;
+}

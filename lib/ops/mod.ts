@@ -1,0 +1,37 @@
+/**
+ * Per-frame operations of fluxcap: VLAN filter/insert/replace/strip, sampling, tail trim and snap
+ * length, compiled into one allocation-free {@linkcode FramePipeline}. Pure: no FFI, no Deno APIs.
+ *
+ * @example
+ * ```ts
+ * import { FramePipeline, parseVlanFilter, validateOps } from "./mod.ts";
+ * const filterVlan = parseVlanFilter("vlan 100");
+ * if (filterVlan instanceof Error) throw filterVlan;
+ * const cfg = { filterVlan, stripVlan: true, snaplen: 96 };
+ * const err = validateOps(cfg, "rx");
+ * if (err) throw err;
+ * const rx = new FramePipeline(cfg, "rx");
+ * console.assert(rx.side === "rx");
+ * ```
+ *
+ * @module
+ */
+
+export {
+  type OpsConfig,
+  type OpsSide,
+  parseVlanFilter,
+  validateOps,
+  VLAN_ID_MAX,
+  VLAN_ID_MIN,
+} from "./config.ts";
+export {
+  DROP_REASON_COUNT,
+  DROP_REASONS,
+  DropCounters,
+  DropReason,
+  type DropReasonIndex,
+  type DropReasonName,
+  dropReasonOf,
+} from "./reasons.ts";
+export { FramePipeline, MAX_GROWTH, TPID_8021AD, TPID_8021Q, TPID_QINQ, VlanAction } from "./pipeline.ts";
