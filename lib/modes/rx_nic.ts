@@ -24,16 +24,17 @@ export interface RxNicJob {
 
 /** Runs until the stop flag is set. */
 export function run(job: RxNicJob, ctx: LoopContext): void {
-  const writer = RingWriter.open(job.ring, { desc: `rx ${job.iface}` }, job.ring);
-  let cap: PacketCapture;
+  // The socket first, then the ring: once the ring shows a live writer, frames are being captured.
+  const cap = new PacketCapture(job.iface, {
+    frameSize: job.frameSize,
+    blocks: job.blocks,
+    blockSizeLog2: job.blockSizeLog2,
+  });
+  let writer: RingWriter;
   try {
-    cap = new PacketCapture(job.iface, {
-      frameSize: job.frameSize,
-      blocks: job.blocks,
-      blockSizeLog2: job.blockSizeLog2,
-    });
+    writer = RingWriter.open(job.ring, { desc: `rx ${job.iface}` }, job.ring);
   } catch (e) {
-    writer.close();
+    cap.close();
     throw e;
   }
   ctx.post({ type: "ready" });
@@ -110,7 +111,11 @@ export function run(job: RxNicJob, ctx: LoopContext): void {
                 writer.cancel();
                 writer.addDrop(-1 - out);
               } else {
-                const grow = pipe.vlanAction === VlanAction.insert ? 4 : pipe.vlanAction === VlanAction.strip ? -4 : 0;
+                const grow = pipe.vlanAction === VlanAction.insert
+                  ? 4
+                  : pipe.vlanAction === VlanAction.strip
+                  ? -4
+                  : 0;
                 writer.finish(out, Math.max(out, wire + grow), sec, nsec);
               }
             }
