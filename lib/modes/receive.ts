@@ -24,18 +24,24 @@ export async function runReceive(a: Args, log: (s: string) => void): Promise<num
     const { runPcapReceive } = await import("./pcap_rx.ts");
     return runPcapReceive(a, ring, ops, log);
   }
-  if (a.iface === undefined) throw new UsageError("-rx needs an interface (-i <eth>), a tunnel (-E) or --read <file>");
-  const frameSize = a.frameSize === undefined ? undefined : intOption(a.frameSize, "frame size (-Z)", 1, 1 << 30);
+  if (a.iface === undefined) {
+    throw new UsageError("-rx needs an interface (-i <eth>), a tunnel (-E) or --read <file>");
+  }
+  const frameSize = a.frameSize === undefined
+    ? undefined
+    : intOption(a.frameSize, "frame size (-Z)", 1, 1 << 30);
   const blocks = a.blocks === undefined ? undefined : intOption(a.blocks, "number of blocks (-B)", 1, 65536);
-  const blockSizeLog2 = a.blockSize === undefined ? undefined : intOption(a.blockSize, "block size (-S)", 1, 40);
+  const blockSizeLog2 = a.blockSize === undefined
+    ? undefined
+    : intOption(a.blockSize, "block size (-S)", 1, 40);
   const bad = checkKernelRing({
     frameSize: frameSize ?? KERNEL_RING_DEFAULTS.frameSize,
     blocks: blocks ?? KERNEL_RING_DEFAULTS.blocks,
     blockSizeLog2: blockSizeLog2 ?? KERNEL_RING_DEFAULTS.blockSizeLog2,
   });
   if (bad) throw new UsageError(bad);
-  ifIndex(a.iface);
   checkRing(ring);
+  ifIndex(a.iface);
   const job: RxNicJob = {
     kind: "rx-nic",
     iface: a.iface,

@@ -25,10 +25,14 @@ export async function runTransmit(a: Args, log: (s: string) => void): Promise<nu
     const { runPcapTransmit } = await import("./pcap_tx.ts");
     return runPcapTransmit(a, ring, ops, log);
   }
-  if (a.iface === undefined) throw new UsageError("-tx needs an interface (-i <eth>), a tunnel (-E) or -w <file>");
-  const frameSize = a.frameSize === undefined ? undefined : intOption(a.frameSize, "frame size (-Z)", 64, 1 << 20);
-  ifIndex(a.iface);
+  if (a.iface === undefined) {
+    throw new UsageError("-tx needs an interface (-i <eth>), a tunnel (-E) or -w <file>");
+  }
+  const frameSize = a.frameSize === undefined
+    ? undefined
+    : intOption(a.frameSize, "frame size (-Z)", 64, 1 << 20);
   checkRing(ring);
+  ifIndex(a.iface);
   const job: TxNicJob = {
     kind: "tx-nic",
     iface: a.iface,

@@ -1,0 +1,239 @@
+/** `fluxcap -cr` as a user types it, and rings that must be refused. */
+import { assert, assertEquals, assertIncludes } from "./assert.ts";
+import { fluxcap, makeRingDir, rmrf } from "./helpers.ts";
+import { RingError, RingFile, RingReader } from "../lib/ring/mod.ts";
+import * as L from "../lib/ring/layout.ts";
+
+function withDir(fn: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const dir = makeRingDir();
+    try {
+      await fn(dir);
+    } finally {
+      rmrf(dir);
+    }
+  };
+}
+
+Deno.test(
+  "cli -cr: creates rings in the current directory with each size unit, mode 0600",
+  withDir(async (dir) => {
+    const r = await fluxcap(["-cr", "-s", "100m", "cisco", "dell"], { cwd: dir });
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stdout + r.stderr, "", "quiet without -v");
+    for (const name of ["cisco", "dell"]) {
+      const st = Deno.statSync(`${dir}/${name}`);
+      assertEquals(st.size, 100 * 1024 * 1024);
+      assertEquals(st.mode! & 0o777, 0o600);
+      RingFile.open(`${dir}/${name}`).close();
+    }
+    for (
+      const [size, bytes] of [["131072", 131072], ["200k", 200 * 1024], ["2m", 2 << 20], [
+        "1g",
+        1 << 30,
+      ]] as const
+    ) {
+      const res = await fluxcap(["-cr", "-s", size, `r${size}`], { cwd: dir });
+      assertEquals(res.code, 0, res.stderr);
+      assertEquals(Deno.statSync(`${dir}/r${size}`).size, bytes);
+      Deno.removeSync(`${dir}/r${size}`);
+    }
+    const t = await fluxcap(["-cr", "-s", "1t", "big"], { cwd: dir });
+    assertEquals(t.code, 1);
+    assertIncludes(t.stderr, 'Cannot create ring "big": size 1t is larger than a ring can be (4g)');
+  }),
+);
+
+Deno.test(
+  "cli -cr -v describes what was made; -k keeps a valid ring untouched",
+  withDir(async (dir) => {
+    let r = await fluxcap(["-cr", "-v", "-s", "1m", "cisco"], { cwd: dir });
+    assertEquals(r.code, 0);
+    assertIncludes(r.stderr, 'created ring "cisco": 1m file');
+    // Put a frame in it, then -k must keep it; without -k it is recreated empty.
+    const { RingWriter } = await import("../lib/ring/mod.ts");
+    const w = RingWriter.open(`${dir}/cisco`);
+    w.write(new Uint8Array(64), 0, 64);
+    w.close();
+    r = await fluxcap(["-cr", "-k", "-v", "-s", "2m", "cisco"], { cwd: dir });
+    assertEquals(r.code, 0);
+    assertIncludes(r.stderr, 'kept ring "cisco"');
+    assertEquals(Deno.statSync(`${dir}/cisco`).size, 1 << 20, "kept at its size");
+    const rd = RingReader.open(`${dir}/cisco`, { fromOldest: true });
+    assertEquals(rd.poll(), 1, "the frame survived -k");
+    rd.close();
+    r = await fluxcap(["-cr", "-v", "-s", "2m", "cisco"], { cwd: dir });
+    assertIncludes(r.stderr, 'recreated ring "cisco": 2m file');
+    const rd2 = RingReader.open(`${dir}/cisco`, { fromOldest: true });
+    assertEquals(rd2.poll(), 0, "recreated empty");
+    rd2.close();
+  }),
+);
+
+Deno.test(
+  "cli -cr: bad sizes, a non-ring file in the way, an unusable directory",
+  withDir(async (dir) => {
+    const cases: [string[], string][] = [
+      [
+        ["-cr", "-s", "abc", "r"],
+        'Invalid ring size "abc": expected a number with an optional k, m, g or t suffix',
+      ],
+      [["-cr", "-s", "10x", "r"], 'Invalid ring size "10x"'],
+      [["-cr", "-s", "0", "r"], 'Invalid ring size "0": must be greater than 0'],
+      [["-cr", "-s", "-5m", "r"], "Invalid ring size"],
+      [
+        ["-cr", "-s", "1k", "r"],
+        'Cannot create ring "r": size 1k is too small (minimum 128k, to hold jumbo frames)',
+      ],
+      [["-cr", "r"], "Creating rings needs a size"],
+      [["-cr", "-s", "1m"], "Creating rings needs at least one ring name"],
+      [["-cr", "-s", "1m", "nodir/r"], 'Cannot create ring "nodir/r": No such file or directory (ENOENT)'],
+      [["-cx", "r"], 'Unknown mode "-cx"'],
+      [["-y"], 'Unknown option "-y"'],
+    ];
+    for (const [args, text] of cases) {
+      const r = await fluxcap(args, { cwd: dir });
+      assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+      assertIncludes(r.stderr, text);
+      assertEquals(r.stderr.trim().split("\n").length, 1, "one line");
+    }
+    Deno.writeTextFileSync(`${dir}/notes.txt`, "precious");
+    for (const k of [[], ["-k"]]) {
+      const r = await fluxcap(["-cr", ...k, "-s", "1m", "notes.txt"], { cwd: dir });
+      assertEquals(r.code, 1);
+      assertIncludes(
+        r.stderr,
+        'Cannot create ring "notes.txt": "notes.txt" exists and is not a valid fluxcap ring',
+      );
+      assertEquals(Deno.readTextFileSync(`${dir}/notes.txt`), "precious", "never replaced");
+    }
+    // A directory that cannot be written: a read-only bind mount when we may mount (root), else skip that part.
+    const ro = `${dir}/ro`;
+    Deno.mkdirSync(ro);
+    const m = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "ro,size=1m", "fxro", ro],
+      stderr: "null",
+    })
+      .output();
+    if (m.code === 0) {
+      try {
+        const r = await fluxcap(["-cr", "-s", "1m", `${ro}/r`]);
+        assertEquals(r.code, 1);
+        assertIncludes(r.stderr, `Cannot create ring "${ro}/r": Read-only file system (EROFS)`);
+      } finally {
+        await new Deno.Command("umount", { args: [ro] }).output();
+      }
+      // A file system too small for the ring.
+      await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=1m", "fxsmall", ro] }).output();
+      try {
+        const r = await fluxcap(["-cr", "-s", "10m", `${ro}/r`]);
+        assertEquals(r.code, 1);
+        assertIncludes(
+          r.stderr,
+          `Cannot create ring "${ro}/r": size 10m is larger than the file system can hold`,
+        );
+      } finally {
+        await new Deno.Command("umount", { args: [ro] }).output();
+      }
+    } else {
+      console.log("read-only and full file system cases skipped: cannot mount a tmpfs here");
+    }
+  }),
+);
+
+Deno.test(
+  "rings that are corrupt, truncated or foreign are refused with a clear error, never a crash",
+  withDir(async (dir) => {
+    const good = `${dir}/good`;
+    assertEquals((await fluxcap(["-cr", "-s", "1m", good])).code, 0);
+    const bytes = Deno.readFileSync(good);
+    const variants: [string, Uint8Array, string][] = [
+      ["random", crypto.getRandomValues(new Uint8Array(65536)), "not a fluxcap ring (bad magic)"],
+      ["empty", new Uint8Array(0), "truncated"],
+      ["truncated", bytes.slice(0, 300_000), "truncated or resized"],
+      [
+        "wrongmagic",
+        (() => {
+          const b = bytes.slice();
+          b[0] = 0x58;
+          return b;
+        })(),
+        "bad magic",
+      ],
+    ];
+    const patch = (name: string, off: number, v: bigint, what: string) => {
+      const b = bytes.slice();
+      new DataView(b.buffer).setBigUint64(off, v, true);
+      variants.push([name, b, what]);
+    };
+    patch("hugeoffset", L.H_DATA_OFFSET, 1n << 60n, "corrupt header (bad data offset)");
+    patch("hugesize", L.H_DATA_SIZE, 1n << 40n, "corrupt header (bad data size)");
+    patch("filesize", L.H_FILE_SIZE, 1n << 50n, "truncated or resized");
+    patch("headtail", L.H_TAIL, 1n << 40n, "head/tail out of order");
+    patch("headfar", L.H_HEAD, 1n << 40n, "head/tail out of order");
+    const v = bytes.slice();
+    new DataView(v.buffer).setUint32(L.H_VERSION, 99, true);
+    variants.push(["version", v, "unsupported ring version 99"]);
+    for (const [name, content, why] of variants) {
+      const p = `${dir}/${name}`;
+      Deno.writeFileSync(p, content);
+      let err: unknown;
+      try {
+        RingReader.open(p, {}, name).close();
+      } catch (e) {
+        err = e;
+      }
+      assert(err instanceof RingError, `${name} refused`);
+      assertIncludes((err as Error).message, `Cannot open ring "${name}": `);
+      assertIncludes((err as Error).message, why);
+      // And through the command line, as a user meets it.
+      const r = await fluxcap(["-tx", "-i", "nosuchif0", name], { cwd: dir });
+      assertEquals(r.code, 1, `${name}: ${r.stderr}`);
+      assertIncludes(r.stderr, `Cannot open ring "${name}": `);
+      assertEquals(r.stderr.trim().split("\n").length, 1);
+    }
+    // A valid header over a damaged record chain: the writer refuses it.
+    const chain = bytes.slice();
+    const dv = new DataView(chain.buffer);
+    dv.setBigUint64(L.H_HEAD, 4096n, true);
+    dv.setUint32(L.DATA_OFFSET, 0x7fffffff, true);
+    Deno.writeFileSync(`${dir}/chain`, chain);
+    const { RingWriter } = await import("../lib/ring/mod.ts");
+    let e2: unknown;
+    try {
+      RingWriter.open(`${dir}/chain`, {}, "chain").close();
+    } catch (e) {
+      e2 = e;
+    }
+    assert(e2 instanceof RingError);
+    assertIncludes((e2 as Error).message, 'Cannot open ring "chain": corrupt record');
+    // A reader walking that chain skips it and counts, never returns garbage.
+    const r = RingReader.open(`${dir}/chain`, { fromOldest: true });
+    assertEquals(r.poll(), 0);
+    assertEquals(r.corrupt, 1);
+    r.close();
+  }),
+);
+
+Deno.test("cli: -h prints the usage; no arguments prints it to stderr and exits 1", async () => {
+  const h = await fluxcap(["-h"]);
+  assertEquals(h.code, 0);
+  assertIncludes(h.stdout, "usage: fluxcap -cr|-rx|-tx|-io [options] <ring> ...");
+  for (
+    const opt of [
+      "-V <vlan>",
+      "-Q",
+      "-f 'vlan <n>'",
+      "-d <percent>",
+      "-s <length>",
+      "-D <n>",
+      "-Z <frame-size>",
+      "-k",
+    ]
+  ) {
+    assertIncludes(h.stdout, opt);
+  }
+  const none = await fluxcap([]);
+  assertEquals(none.code, 1);
+  assertIncludes(none.stderr, "usage: fluxcap");
+});
