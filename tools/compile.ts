@@ -44,7 +44,8 @@ if (res.code !== 0) {
 }
 Deno.stderr.writeSync(res.stderr);
 // A runtime that is not a denort of this Deno version builds a file that is not fluxcap: check it.
-const smoke = await new Deno.Command(out, { args: ["-h"], cwd: "/", stdout: "piped", stderr: "piped" }).output();
+const smoke = await new Deno.Command(out, { args: ["-h"], cwd: "/", stdout: "piped", stderr: "piped" })
+  .output();
 if (smoke.code !== 0 || !new TextDecoder().decode(smoke.stdout).includes("usage: fluxcap")) {
   console.error(`built ${out}, but it does not run as fluxcap: is DENORT_BIN a denort ${Deno.version.deno}?`);
   Deno.removeSync(out);

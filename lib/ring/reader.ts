@@ -86,6 +86,8 @@ export class RingReader {
   #closed = false;
   /** Records skipped because their header was invalid without the writer having lapped us. */
   corrupt = 0;
+  /** Sequence number of the first frame this reader is owed (-1 if unknown): read + lost count from it. */
+  readonly startSeq: number;
 
   private constructor(ring: RingFile, slot: number, opts: ReaderOptions) {
     this.ring = ring;
@@ -125,6 +127,7 @@ export class RingReader {
       }
       this.#expectSeq = frames;
     }
+    this.startSeq = this.#expectSeq;
     this.#base = start - (start % ds);
     this.#pos = Number(start - this.#base);
     this.#off = this.#pos;

@@ -94,6 +94,7 @@ function reader(path: string, stopAt: number, fromOldest: boolean): void {
     disorder,
     firstSeq,
     lastSeq,
+    startSeq: r.startSeq,
     ringCorrupt: r.corrupt,
   }));
   r.close();
