@@ -31,7 +31,11 @@ export interface KernelRingOptions {
 }
 
 /** Defaults of fluxcap 3.2: 64 blocks of 4 MiB, 2048-byte frames. */
-export const KERNEL_RING_DEFAULTS: Required<KernelRingOptions> = { frameSize: 2048, blocks: 64, blockSizeLog2: 22 };
+export const KERNEL_RING_DEFAULTS: Required<KernelRingOptions> = {
+  frameSize: 2048,
+  blocks: 64,
+  blockSizeLog2: 22,
+};
 
 /**
  * Validates kernel ring options the way fluxcap 3.2 did; returns an error text or null.
@@ -51,7 +55,9 @@ export function checkKernelRing(o: Required<KernelRingOptions>): string | null {
   if (bs % o.frameSize !== 0) {
     return `Invalid block size "-S ${o.blockSizeLog2}": ${bs} bytes is not a multiple of the frame size ${o.frameSize}`;
   }
-  if (bs % page !== 0) return `Invalid block size "-S ${o.blockSizeLog2}": not a multiple of the page size ${page}`;
+  if (bs % page !== 0) {
+    return `Invalid block size "-S ${o.blockSizeLog2}": not a multiple of the page size ${page}`;
+  }
   if (!Number.isInteger(o.blocks) || o.blocks < 1 || o.blocks > 65536) {
     return `Invalid number of blocks "-B ${o.blocks}": between 1 and 65536`;
   }
@@ -126,7 +132,13 @@ export class PacketCapture {
       mreq.setInt32(0, this.ifindex, true);
       mreq.setUint16(4, C.PACKET_MR_PROMISC, true);
       check(
-        setsockopt(fd, C.SOL_PACKET, C.PACKET_ADD_MEMBERSHIP, new Uint8Array(mreq.buffer), C.PACKET_MREQ_SIZE),
+        setsockopt(
+          fd,
+          C.SOL_PACKET,
+          C.PACKET_ADD_MEMBERSHIP,
+          new Uint8Array(mreq.buffer),
+          C.PACKET_MREQ_SIZE,
+        ),
         "set promiscuous mode on",
         "interface",
         ifname,

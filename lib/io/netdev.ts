@@ -4,7 +4,18 @@
  *
  * @module
  */
-import { C, check, close, cstr, errno, if_nametoindex, ioctl, setsockopt, socket, SysError } from "../../ffi/mod.ts";
+import {
+  C,
+  check,
+  close,
+  cstr,
+  errno,
+  if_nametoindex,
+  ioctl,
+  setsockopt,
+  socket,
+  SysError,
+} from "../../ffi/mod.ts";
 
 /** Index of interface `name`; throws `Cannot find interface "eth9": No such device (ENODEV)`. */
 export function ifIndex(name: string): number {
@@ -51,7 +62,14 @@ export function ifFlags(name: string): number {
 }
 
 /** Sets an integer socket option, throwing a typed error naming `what`. */
-export function setIntOpt(fd: number, level: number, name: number, value: number, what: string, ifname: string): void {
+export function setIntOpt(
+  fd: number,
+  level: number,
+  name: number,
+  value: number,
+  what: string,
+  ifname: string,
+): void {
   const v = new Int32Array([value]);
   check(setsockopt(fd, level, name, new Uint8Array(v.buffer), 4), "set", what, ifname);
 }

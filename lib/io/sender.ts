@@ -146,7 +146,14 @@ export class PacketSender {
    * the VLAN tag from `setVlanTag`, and `[addr+tailOff, addr+tailOff+tailLen)`. The memory must stay
    * mapped until `flush()`; nothing is copied.
    */
-  addSegments(addr: number, headLen: number, tagLen: number, tailOff: number, tailLen: number, tag: number): void {
+  addSegments(
+    addr: number,
+    headLen: number,
+    tagLen: number,
+    tailOff: number,
+    tailLen: number,
+    tag: number,
+  ): void {
     const i = this.#n++;
     this.tags[i] = tag;
     let w = (i * 3 * C.IOVEC_SIZE) >>> 2;
@@ -248,7 +255,10 @@ export class TxRingSender {
   #pfd = new Uint8Array(C.POLLFD_SIZE);
   #closed = false;
 
-  constructor(ifname: string, opts: SenderOptions & { frameSize?: number; blocks?: number; blockSizeLog2?: number } = {}) {
+  constructor(
+    ifname: string,
+    opts: SenderOptions & { frameSize?: number; blocks?: number; blockSizeLog2?: number } = {},
+  ) {
     this.ifname = ifname;
     const { fd } = packetSocket(ifname, opts.qdiscBypass ?? false);
     this.fd = fd;

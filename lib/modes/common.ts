@@ -12,7 +12,9 @@ import { UsageError } from "../args.ts";
 export function oneRing(rings: string[], mode: string): string {
   if (rings.length === 0) throw new UsageError(`${mode} needs a ring: fluxcap ${mode} ... <ring>`);
   if (rings.length > 1) {
-    throw new UsageError(`${mode} takes one ring, got ${rings.length} (${rings.join(", ")}); run one process per ring`);
+    throw new UsageError(
+      `${mode} takes one ring, got ${rings.length} (${rings.join(", ")}); run one process per ring`,
+    );
   }
   return rings[0];
 }
@@ -46,7 +48,9 @@ export function verboseTicker(ringName: string, side: "rx" | "tx", log: (s: stri
         const dt = (s.at - prev.at) / 1000 || 1;
         if (side === "rx") {
           const d = s.writer?.drops;
-          const dropped = d ? Object.entries(d).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") : "";
+          const dropped = d
+            ? Object.entries(d).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ")
+            : "";
           log(
             `rx ${ringName}: ${human((s.frames - prev.frames) / dt)} frames/s, ` +
               `${human(((s.wireBytes - prev.wireBytes) * 8) / dt, "bit/s")}, ` +
@@ -56,9 +60,12 @@ export function verboseTicker(ringName: string, side: "rx" | "tx", log: (s: stri
           const me = s.readers.find((r) => r.pid === Deno.pid);
           const was = prev.readers.find((r) => r.pid === Deno.pid);
           if (me && was) {
-            const dropped = Object.entries(me.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ");
+            const dropped = Object.entries(me.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`)
+              .join(", ");
             log(
-              `tx ${ringName}: ${human((me.framesSent - was.framesSent) / dt)} frames/s, ${me.framesSent} sent, ` +
+              `tx ${ringName}: ${
+                human((me.framesSent - was.framesSent) / dt)
+              } frames/s, ${me.framesSent} sent, ` +
                 `${me.framesLost} lost to overwrite, lag ${formatSize(me.lagBytes)}` +
                 (dropped ? `, dropped: ${dropped}` : ""),
             );

@@ -19,7 +19,9 @@ export function intOption(text: string, what: string, min: number, max: number):
 export function opsFromArgs(a: Args, side: "rx" | "tx"): OpsConfig {
   const cfg: OpsConfig = {};
   if (a.vlan !== undefined) {
-    if (!/^[0-9]+$/.test(a.vlan.trim())) throw new UsageError(`Invalid VLAN id "${a.vlan}": not a whole number`);
+    if (!/^[0-9]+$/.test(a.vlan.trim())) {
+      throw new UsageError(`Invalid VLAN id "${a.vlan}": not a whole number`);
+    }
     cfg.vlan = Number(a.vlan);
   }
   if (a.stripVlan) {
