@@ -33,11 +33,11 @@ export async function main(argv: string[]): Promise<number> {
       return runCreate(a, log);
     case "rx": {
       const { runReceive } = await import("./lib/modes/receive.ts");
-      return await runReceive(a, log);
+      return await withMetrics(a.metrics, a.rings, () => runReceive(a, log));
     }
     case "tx": {
       const { runTransmit } = await import("./lib/modes/transmit.ts");
-      return await runTransmit(a, log);
+      return await withMetrics(a.metrics, a.rings, () => runTransmit(a, log));
     }
     case "watch": {
       const { runWatch } = await import("./lib/modes/watch.ts");
@@ -47,6 +47,18 @@ export async function main(argv: string[]): Promise<number> {
       const { runDemo } = await import("./lib/modes/demo.ts");
       return await runDemo(a, log);
     }
+  }
+}
+
+/** Serves Prometheus `/metrics` for `rings` while `run` runs (when `--metrics` was given). */
+async function withMetrics(spec: string | undefined, rings: string[], run: () => Promise<number>): Promise<number> {
+  if (spec === undefined) return await run();
+  const { startMetrics } = await import("./lib/watch/metrics.ts");
+  const m = startMetrics(spec, rings);
+  try {
+    return await run();
+  } finally {
+    await m.close();
   }
 }
 

@@ -486,3 +486,40 @@ labTest("nic: bad input gets one clear line and exit 1", async () => {
     await t.lab.close();
   }
 });
+
+labTest("nic: --metrics on -rx and -tx serves Prometheus counters that match the traffic", async () => {
+  const t = await topology();
+  try {
+    const ring = `${t.dir}/cisco`;
+    createRing(ring, { size: 8 << 20 });
+    start(t, ["-rx", "-i", "in0", "--metrics", "127.0.0.1:9464", ring]);
+    start(t, ["-tx", "-i", "out1", "--metrics", "9465", ring]);
+    await attached(ring, true, 1);
+    const frames = mixedFrames(250);
+    await t.lab.sendFrames(t.gen, "g0", frames);
+    await settle(ring, frames.length);
+    const scrape = async (port: number) => {
+      const code = `const r = await fetch("http://127.0.0.1:${port}/metrics"); console.log(await r.text());`;
+      const res = await t.lab.run(t.fx, [Deno.execPath(), "eval", code]);
+      assertEquals(res.code, 0, res.stderr);
+      return res.stdout;
+    };
+    const rx = await scrape(9464);
+    const tx = await scrape(9465);
+    await stopAll(t);
+    const value = (text: string, metric: string, extra = "") => {
+      const line = text.split("\n").find((l) => l.startsWith(metric + "{") && l.includes(extra));
+      assert(line !== undefined, `${metric} ${extra} present`);
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    for (const text of [rx, tx]) {
+      assertEquals(value(text, "fluxcap_ring_frames_total", `ring="${ring}"`), 250);
+      assertEquals(value(text, "fluxcap_reader_frames_sent_total", "tx out1"), 250);
+      assertEquals(value(text, "fluxcap_reader_lost_frames_total", "tx out1"), 0);
+      assertEquals(value(text, "fluxcap_reader_dropped_frames_total", 'reason="oversize"'), 0);
+      assertIncludes(text, "# TYPE fluxcap_ring_frames_total counter");
+    }
+  } finally {
+    await t.lab.close();
+  }
+});
