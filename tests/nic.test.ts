@@ -523,3 +523,27 @@ labTest("nic: --metrics on -rx and -tx serves Prometheus counters that match the
     await t.lab.close();
   }
 });
+
+labTest("nic: idle -rx and -tx sleep in the kernel (about 0% CPU on an idle link and ring)", async () => {
+  const t = await topology();
+  try {
+    const ring = `${t.dir}/r`;
+    createRing(ring, { size: 8 << 20 });
+    const rx = start(t, ["-rx", "-i", "in0", ring]);
+    const tx = start(t, ["-tx", "-i", "out1", ring]);
+    await attached(ring, true, 1);
+    await new Promise((r) => setTimeout(r, 1000)); // past start-up
+    const cpu = (pid: number) => {
+      const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in seconds (USER_HZ 100)
+    };
+    const before = [cpu(rx.pid), cpu(tx.pid)];
+    await new Promise((r) => setTimeout(r, 3000));
+    const used = [cpu(rx.pid) - before[0], cpu(tx.pid) - before[1]];
+    await stopAll(t);
+    assert(used[0] <= 0.15, `idle -rx used ${used[0]} s of CPU in 3 s`);
+    assert(used[1] <= 0.15, `idle -tx used ${used[1]} s of CPU in 3 s`);
+  } finally {
+    await t.lab.close();
+  }
+});
