@@ -51,7 +51,11 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Serves Prometheus `/metrics` for `rings` while `run` runs (when `--metrics` was given). */
-async function withMetrics(spec: string | undefined, rings: string[], run: () => Promise<number>): Promise<number> {
+async function withMetrics(
+  spec: string | undefined,
+  rings: string[],
+  run: () => Promise<number>,
+): Promise<number> {
   if (spec === undefined) return await run();
   const { startMetrics } = await import("./lib/watch/metrics.ts");
   const m = startMetrics(spec, rings);

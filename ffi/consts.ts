@@ -159,3 +159,19 @@ export const POLLFD_SIZE = 8;
 export const POLLIN = 1;
 export const POLLOUT = 4;
 export const POLLERR = 8;
+
+// tunnels (appended for lib/io/tunnel*.ts)
+export const IP_MTU = 14;
+export const IPV6_MTU = 24;
+export const IPV6_V6ONLY = 26;
+export const EAI_NONAME = -2;
+/** sockaddr_in: family(u16)@0 port(u16 BE)@2 addr[4]@4 zero[8]@8 */
+export const SOCKADDR_IN_SIZE = 16;
+/** sockaddr_in6: family(u16)@0 port(u16 BE)@2 flowinfo(u32)@4 addr[16]@8 scope_id(u32)@24 */
+export const SOCKADDR_IN6_SIZE = 28;
+/** struct addrinfo: flags@0 family@4 socktype@8 protocol@12 addrlen(u32)@16 addr(ptr)@24 canonname@32 next@40 */
+export const ADDRINFO_SIZE = 48;
+export const AI_FAMILY = 4;
+export const AI_SOCKTYPE = 8;
+export const AI_ADDR = 24;
+export const AI_NEXT = 40;

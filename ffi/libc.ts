@@ -78,6 +78,8 @@ const SYMBOLS = {
   freeaddrinfo: { parameters: ["pointer"], result: "void" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
+  // int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const lib = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -117,6 +119,7 @@ export const {
   getaddrinfo,
   freeaddrinfo,
   isatty,
+  getsockname,
 } = lib.symbols;
 
 const errnoPtr = lib.symbols.__errno_location();

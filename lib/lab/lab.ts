@@ -744,7 +744,20 @@ export class Lab implements AsyncDisposable {
     opts: { file?: string; filter?: string; direction?: "in" | "out" | "inout"; snaplen?: number } = {},
   ): Promise<Capture> {
     const file = opts.file ?? this.tempPath(".pcap");
-    const cmd = ["tcpdump", "-i", ifname, "-w", file, "-U", "-n", "--immediate-mode", "-Z", "root"];
+    const cmd = [
+      "tcpdump",
+      "-i",
+      ifname,
+      "-w",
+      file,
+      "-U",
+      "-n",
+      "--immediate-mode",
+      "-Z",
+      "root",
+      "-B",
+      "32768",
+    ];
     if (opts.direction) cmd.push("-Q", opts.direction);
     if (opts.snaplen !== undefined) cmd.push("-s", String(opts.snaplen));
     if (opts.filter) cmd.push(opts.filter);

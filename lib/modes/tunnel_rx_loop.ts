@@ -1,11 +1,95 @@
 /**
- * Worker loop (not built yet).
+ * The tunnel receive loop (`-rx -E …`), run in a Worker: `poll` (≤ 100 ms) → `recvmmsg` batches →
+ * each packet decapsulated on its own (a bad one is counted and skipped, the rest of its batch kept) →
+ * frame operations → ring, one commit per batch.
+ *
  * @module
  */
-import { FluxError } from "../errors.ts";
-import type { LoopContext } from "./worker.ts";
+import { Decapsulator } from "../io/tunnel_decap.ts";
+import { TunnelReceiver } from "../io/tunnel_rx.ts";
+import { FramePipeline, VlanAction } from "../ops/mod.ts";
+import { DropReason, RingWriter } from "../ring/mod.ts";
+import { type LoopContext, stopping } from "./worker.ts";
+import type { TunnelRxJob } from "./tunnel_rx.ts";
 
-/** Runs the loop. */
-export function run(_job: unknown, _ctx: LoopContext): void {
-  throw new FluxError("This mode is not built yet in this version of fluxcap");
+/** Batches read from one socket before the stop flag is checked again. */
+const BATCHES_PER_TURN = 16;
+
+/** Runs until the stop flag is set. */
+export function run(job: TunnelRxJob, ctx: LoopContext): void {
+  const rx = new TunnelReceiver({ kind: job.tunnel, local: job.local, iface: job.iface, port: job.port });
+  let writer: RingWriter;
+  try {
+    writer = RingWriter.open(job.ring, { desc: job.desc }, job.ring);
+  } catch (e) {
+    rx.close();
+    throw e;
+  }
+  ctx.post({ type: "ready" });
+  const decap = new Decapsulator(job.tunnel, job.key);
+  const pipe = new FramePipeline(job.ops, "rx");
+  const passthrough = job.passthrough;
+  try {
+    while (!stopping(ctx)) {
+      if (rx.wait(100) === 0) {
+        writer.commit();
+        continue;
+      }
+      for (let s = 0; s < rx.sockets.length; s++) {
+        if (!rx.readable(s)) continue;
+        const ipHeader = rx.sockets[s].ipHeader;
+        for (let turn = 0; turn < BATCHES_PER_TURN; turn++) {
+          const n = rx.recv(s);
+          if (n === 0) break;
+          const ms = Date.now();
+          const sec = Math.floor(ms / 1000);
+          const nsec = (ms % 1000) * 1_000_000;
+          const buf = rx.buf;
+          for (let i = 0; i < n; i++) {
+            if (rx.truncated[i]) {
+              writer.addDrop(DropReason.oversize);
+              continue;
+            }
+            const len = decap.decap(buf, rx.offs[i], rx.lens[i], ipHeader);
+            if (len < 0) {
+              writer.addDrop(-1 - len);
+              continue;
+            }
+            const at0 = decap.frameOff;
+            if (passthrough) {
+              const at = writer.reserve(len);
+              if (at < 0) writer.addDrop(DropReason.oversize);
+              else {
+                writer.data.set(buf.subarray(at0, at0 + len), at);
+                writer.finish(len, len, sec, nsec);
+              }
+            } else {
+              const at = writer.reserve(len + 4);
+              if (at < 0) writer.addDrop(DropReason.oversize);
+              else {
+                const out = pipe.applyRx(buf, at0, len, writer.data, at);
+                if (out < 0) {
+                  writer.cancel();
+                  writer.addDrop(-1 - out);
+                } else {
+                  const g = pipe.vlanAction === VlanAction.insert
+                    ? 4
+                    : pipe.vlanAction === VlanAction.strip
+                    ? -4
+                    : 0;
+                  writer.finish(out, Math.max(out, len + g), sec, nsec);
+                }
+              }
+            }
+          }
+          writer.commit();
+          if (n < rx.batch) break;
+        }
+      }
+    }
+  } finally {
+    writer.commit();
+    rx.close();
+    writer.close();
+  }
 }

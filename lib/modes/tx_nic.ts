@@ -59,7 +59,8 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
     lastWarnOversize = now;
     ctx.post({
       type: "warn",
-      message: `Frame of ${len} bytes is larger than "${job.iface}" can carry (MTU ${sender.mtu}): counted as ` +
+      message:
+        `Frame of ${len} bytes is larger than "${job.iface}" can carry (MTU ${sender.mtu}): counted as ` +
         `oversize and skipped. The usual cause is receive offloads left on where it was captured: ` +
         `ethtool -K IF gro off lro off`,
     });
@@ -107,8 +108,9 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
           continue;
         }
         verdict[i] = -1;
-        if (sender instanceof PacketSender) sender.addSegments(base + off, headLen, tagLen, tailOff, tailLen, i);
-        else sender.addSegmentsCopy(data, off, headLen, tagLen, tailOff, tailLen, i);
+        if (sender instanceof PacketSender) {
+          sender.addSegments(base + off, headLen, tagLen, tailOff, tailLen, i);
+        } else sender.addSegmentsCopy(data, off, headLen, tagLen, tailOff, tailLen, i);
       }
       const staged = sender.staged;
       const res = sender.flush();
@@ -133,7 +135,8 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
           lastWarnError = t;
           ctx.post({
             type: "warn",
-            message: `Cannot send on "${job.iface}": ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
+            message:
+              `Cannot send on "${job.iface}": ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
               `frames counted as send errors, still running`,
           });
         }
