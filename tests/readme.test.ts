@@ -6,6 +6,7 @@ import { assert, assertEquals } from "./assert.ts";
 import { parseArgs } from "../lib/args.ts";
 import { opsFromArgs } from "../lib/modes/options.ts";
 import { parseSize } from "../lib/ring/mod.ts";
+import { parseEncapSpec, parseKey } from "../lib/io/tunnel.ts";
 
 const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
 
