@@ -6,13 +6,14 @@
  *
  * @module
  */
-import { AddResult, TunnelSender, TunnelStatus } from "../io/tunnel_tx.ts";
+import { AddResult, TunnelSender } from "../io/tunnel_tx.ts";
 import { addrOf } from "../io/sender.ts";
 import { formatIp } from "../io/tunnel.ts";
 import { FramePipeline } from "../ops/mod.ts";
 import { DropReason, ReaderKind, RingReader } from "../ring/mod.ts";
 import { errnoName, errnoText } from "../../ffi/mod.ts";
 import { type LoopContext, nap, stopping } from "./worker.ts";
+import { settleBatch } from "./settle.ts";
 import type { TunnelTxJob } from "./tunnel_tx.ts";
 
 const WARN_EVERY_MS = 60_000;
@@ -104,21 +105,7 @@ export function run(job: TunnelTxJob, ctx: LoopContext): void {
       }
       const staged = sender.staged;
       const res = sender.flush();
-      const bad = reader.release(); // records [0, bad) were overwritten while in use: counted as lost
-      let sent = 0;
-      for (let j = 0; j < staged; j++) {
-        const i = sender.tags[j];
-        if (i < bad) continue;
-        const st = sender.status[j];
-        if (st === TunnelStatus.sent) sent++;
-        else if (st === TunnelStatus.oversize) {
-          reader.addDrop(DropReason.oversize);
-          warnOversize(reader.lens[i]);
-        } else reader.addDrop(DropReason.send_error);
-      }
-      for (let i = bad; i < n; i++) if (verdict[i] >= 0) reader.addDrop(verdict[i]);
-      reader.addSent(sent);
-      reader.flush();
+      settleBatch(reader, { staged, tags: sender.tags, status: sender.status }, verdict, n, warnOversize);
       if (res.errors > 0) {
         const t = performance.now();
         if (t - lastWarnError > WARN_EVERY_MS) {

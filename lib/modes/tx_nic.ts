@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { maxFrameLen, PacketSender, SendStatus, TxRingSender } from "../io/sender.ts";
+import { maxFrameLen, PacketSender, TxRingSender } from "../io/sender.ts";
 import { FramePipeline, type OpsConfig, TPID_8021AD, TPID_8021Q, TPID_QINQ } from "../ops/mod.ts";
 import { DropReason, ReaderKind, RingReader } from "../ring/mod.ts";
 import { errnoName, errnoText } from "../../ffi/mod.ts";
 import { type LoopContext, nap, stopping } from "./worker.ts";
+import { settleBatch } from "./settle.ts";
 
 /** Job description posted by the transmit mode. */
 export interface TxNicJob {
@@ -114,21 +115,7 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
       }
       const staged = sender.staged;
       const res = sender.flush();
-      const bad = reader.release(); // records [0, bad) were overwritten while in use: counted as lost
-      let sent = 0;
-      for (let j = 0; j < staged; j++) {
-        const i = sender.tags[j];
-        if (i < bad) continue;
-        const st = sender.status[j];
-        if (st === SendStatus.sent) sent++;
-        else if (st === SendStatus.oversize) {
-          reader.addDrop(DropReason.oversize);
-          warnOversize(reader.lens[i]);
-        } else reader.addDrop(DropReason.send_error);
-      }
-      for (let i = bad; i < n; i++) if (verdict[i] >= 0) reader.addDrop(verdict[i]);
-      reader.addSent(sent);
-      reader.flush();
+      settleBatch(reader, { staged, tags: sender.tags, status: sender.status }, verdict, n, warnOversize);
       if (res.errors > 0) {
         const t = performance.now();
         if (t - lastWarnError > WARN_EVERY_MS) {
