@@ -175,3 +175,10 @@ export const AI_FAMILY = 4;
 export const AI_SOCKTYPE = 8;
 export const AI_ADDR = 24;
 export const AI_NEXT = 40;
+
+/** struct stat (x86_64): st_mode(u32)@24 st_size(i64)@48, size 144 */
+export const STAT_SIZE = 144;
+export const STAT_MODE = 24;
+export const STAT_ST_SIZE = 48;
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;

@@ -76,6 +76,10 @@ const SYMBOLS = {
   getaddrinfo: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   // void freeaddrinfo(struct addrinfo *res)
   freeaddrinfo: { parameters: ["pointer"], result: "void" },
+  // int fstat(int fd, struct stat *st)
+  fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  // ssize_t pread(int fd, void *buf, size_t n, off_t off)
+  pread: { parameters: ["i32", "buffer", "u32", "i64"], result: "i64" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
@@ -120,6 +124,8 @@ export const {
   freeaddrinfo,
   isatty,
   getsockname,
+  fstat,
+  pread,
 } = lib.symbols;
 
 const errnoPtr = lib.symbols.__errno_location();

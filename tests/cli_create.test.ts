@@ -171,6 +171,13 @@ Deno.test(
     patch("filesize", L.H_FILE_SIZE, 1n << 50n, "truncated or resized");
     patch("headtail", L.H_TAIL, 1n << 40n, "head/tail out of order");
     patch("headfar", L.H_HEAD, 1n << 40n, "head/tail out of order");
+    {
+      const b = bytes.slice();
+      const dv = new DataView(b.buffer);
+      dv.setBigUint64(L.H_HEAD, (1n << 63n) + 8000n, true);
+      dv.setBigUint64(L.H_TAIL, (1n << 63n) + 7936n, true);
+      variants.push(["headsign", b, "position out of range"]);
+    }
     const v = bytes.slice();
     new DataView(v.buffer).setUint32(L.H_VERSION, 99, true);
     variants.push(["version", v, "unsupported ring version 99"]);

@@ -72,6 +72,10 @@ Deno.test("readme: every fluxcap command parses and validates as written", () =>
         a.iface !== undefined || a.encap !== undefined || a.read !== undefined || a.write !== undefined,
         where,
       );
+      if (a.encap !== undefined) {
+        const spec = parseEncapSpec(a.encap, a.mode);
+        if (a.key !== undefined) parseKey(a.key, spec.kind);
+      }
     }
     if (a.mode === "watch") assert(a.rings.length > 0, where);
   }

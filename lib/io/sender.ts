@@ -339,7 +339,11 @@ export class TxRingSender {
     while ((Atomics.load(this.#u32, slot >>> 2) & (C.TP_STATUS_SEND_REQUEST | C.TP_STATUS_SENDING)) !== 0) {
       this.#kick();
       poll(this.#pfd, 1, 1);
-      if (++spins > 1000) break; // the kernel is stuck (link down): reuse the slot
+      if (++spins > 1000) { // the kernel holds every slot (link down): this frame cannot go out now
+        this.status[i] = SendStatus.error;
+        this.#slots[i] = 0xffffffff;
+        return;
+      }
     }
     let d = slot + 32;
     if (headLen > 0) this.#mem.set(src.subarray(off, off + headLen), d);
@@ -376,6 +380,11 @@ export class TxRingSender {
     for (let i = 0; i < n; i++) {
       if (this.status[i] === SendStatus.oversize) {
         res.oversize++;
+        continue;
+      }
+      if (this.#slots[i] === 0xffffffff) { // never placed in a slot (see addSegmentsCopy)
+        res.errors++;
+        res.linkDown = true;
         continue;
       }
       const s = this.#slots[i] * this.frameSize;

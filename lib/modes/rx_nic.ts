@@ -40,7 +40,7 @@ export function run(job: RxNicJob, ctx: LoopContext): void {
   ctx.post({ type: "ready" });
   const pipe = new FramePipeline(job.ops, "rx");
   const passthrough = job.passthrough;
-  const scratch = new Uint8Array(65536 + 8);
+  const scratch = new Uint8Array(writer.maxFrame + 8);
   const T3_VLAN_VALID = C.TP_STATUS_VLAN_VALID;
   const T3_TPID_VALID = C.TP_STATUS_VLAN_TPID_VALID;
   let lastStats = performance.now();
@@ -76,6 +76,8 @@ export function run(job: RxNicJob, ctx: LoopContext): void {
         let data = p + mac;
         if (data + snap > blkEnd) {
           writer.addDrop(DropReason.malformed);
+        } else if ((status & T3_VLAN_VALID) !== 0 && snap + 4 > writer.maxFrame) {
+          writer.addDrop(DropReason.oversize); // larger than a ring record can hold (and than `scratch`)
         } else {
           let src = mem;
           let srcLen = snap;

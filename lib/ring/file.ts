@@ -4,7 +4,20 @@
  *
  * @module
  */
-import { C, check, close, cstr, errno, errnoText, fcntl, mmap, munmap, open } from "../../ffi/mod.ts";
+import {
+  C,
+  check,
+  close,
+  cstr,
+  errno,
+  errnoText,
+  fcntl,
+  fstat,
+  mmap,
+  munmap,
+  open,
+  pread,
+} from "../../ffi/mod.ts";
 import * as L from "./layout.ts";
 
 /** A ring file that cannot be opened, created or attached to. */
@@ -58,6 +71,8 @@ export function validateHeader(h: Uint8Array, actualSize: number): RingGeometry 
   if (maxFrame < 1 || maxFrame > L.maxFrameFor(dataSize)) return "corrupt header (bad frame limit)";
   const head = dv.getBigUint64(L.H_HEAD, true);
   const tail = dv.getBigUint64(L.H_TAIL, true);
+  const frames = dv.getBigUint64(L.H_FRAMES, true);
+  if (head >= 1n << 62n || frames >= 1n << 53n) return "corrupt header (position out of range)";
   if (tail > head || head - tail > BigInt(dataSize)) return "corrupt header (head/tail out of order)";
   if (tail % BigInt(L.ALIGN) !== 0n || head % BigInt(L.ALIGN) !== 0n) {
     return "corrupt header (unaligned head/tail)";
@@ -72,28 +87,23 @@ export function validateHeader(h: Uint8Array, actualSize: number): RingGeometry 
   };
 }
 
-/** Reads the first bytes of `path` and its size without mapping it. */
-function readHeaderBytes(path: string, name: string): { bytes: Uint8Array; size: number } {
-  let f: Deno.FsFile;
-  try {
-    f = Deno.openSync(path, { read: true });
-  } catch (e) {
-    throw new RingError(`Cannot open ring "${name}": ${describeFsError(e)}`);
+/** Reads the first bytes and the size of the open file `fd` (the same file that will be mapped). */
+function readHeaderFd(fd: number, name: string): { bytes: Uint8Array; size: number } {
+  const st = new Uint8Array(C.STAT_SIZE);
+  if (fstat(fd, st) < 0) throw new RingError(`Cannot open ring "${name}": ${errnoText(errno())}`);
+  const dv = new DataView(st.buffer);
+  if ((dv.getUint32(C.STAT_MODE, true) & C.S_IFMT) !== C.S_IFREG) {
+    throw new RingError(`Cannot open ring "${name}": not a regular file`);
   }
-  try {
-    const st = f.statSync();
-    if (!st.isFile) throw new RingError(`Cannot open ring "${name}": not a regular file`);
-    const bytes = new Uint8Array(L.HEADER_SIZE);
-    let got = 0;
-    while (got < bytes.length) {
-      const n = f.readSync(bytes.subarray(got));
-      if (n === null || n === 0) break;
-      got += n;
-    }
-    return { bytes: bytes.subarray(0, got), size: st.size };
-  } finally {
-    f.close();
+  const size = Number(dv.getBigInt64(C.STAT_ST_SIZE, true));
+  const bytes = new Uint8Array(Math.min(L.HEADER_SIZE, size));
+  let got = 0;
+  while (got < bytes.length) {
+    const n = Number(pread(fd, bytes.subarray(got), bytes.length - got, BigInt(got)));
+    if (n <= 0) break;
+    got += n;
   }
+  return { bytes: bytes.subarray(0, got), size };
 }
 
 /** Short text for a Deno file-system error. */
@@ -151,11 +161,32 @@ export class RingFile {
    * missing, truncated, foreign or corrupt file.
    */
   static open(path: string, name = path): RingFile {
-    const { bytes, size } = readHeaderBytes(path, name);
-    const g = validateHeader(bytes, size);
-    if (typeof g === "string") throw new RingError(`Cannot open ring "${name}": ${g}`);
+    // One descriptor for everything: the header checked is the header of the file that gets mapped,
+    // even if the path is replaced meanwhile (a mapping longer than its file would SIGBUS).
     const fd = open(cstr(path), C.O_RDWR | C.O_CLOEXEC, 0);
-    if (fd < 0) throw new RingError(`Cannot open ring "${name}": ${errnoText(errno())}`);
+    if (fd < 0) {
+      const e = errno();
+      const why = e === 2
+        ? "no such file"
+        : e === 13
+        ? "permission denied"
+        : e === 21
+        ? "is a directory"
+        : errnoText(e);
+      throw new RingError(`Cannot open ring "${name}": ${why}`);
+    }
+    let g: RingGeometry | string;
+    try {
+      const { bytes, size } = readHeaderFd(fd, name);
+      g = validateHeader(bytes, size);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    if (typeof g === "string") {
+      close(fd);
+      throw new RingError(`Cannot open ring "${name}": ${g}`);
+    }
     const p = mmap(null, BigInt(g.fileSize), C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, fd, 0n);
     if (p === null || Deno.UnsafePointer.value(p) === C.MAP_FAILED) {
       const e = errno();

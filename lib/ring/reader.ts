@@ -70,7 +70,6 @@ export class RingReader {
   #pos: number; // relative logical position of the next unread record
   #off: number; // physical offset of it
   #batchN = 0;
-  #batchStart = 0;
   #batchEnd = 0;
   #batchEndOff = 0;
   #expectSeq = -1;
@@ -109,23 +108,14 @@ export class RingReader {
     const ds = BigInt(this.#ds);
     let start: bigint;
     if (opts.fromOldest) {
-      start = Atomics.load(this.#i64, I_TAIL);
-      this.#expectSeq = this.#seqAt(start);
+      const at = this.#seqAt(Atomics.load(this.#i64, I_TAIL));
+      start = at.start;
+      this.#expectSeq = at.seq;
     } else {
-      // The sequence number of the next record is FRAMES as of the same commit as HEAD (seqlock).
-      let frames = -1;
-      start = Atomics.load(this.#i64, I_HEAD);
-      for (let tries = 0; tries < 10000; tries++) {
-        const g = Atomics.load(this.#i32, W_COMMIT_SEQ);
-        if (g & 1) continue;
-        const f = Atomics.load(this.#i64, L.H_FRAMES / 8);
-        const h = Atomics.load(this.#i64, I_HEAD);
-        if (Atomics.load(this.#i32, W_COMMIT_SEQ) !== g) continue;
-        start = h;
-        frames = Number(f);
-        break;
-      }
-      this.#expectSeq = frames;
+      // The sequence number of the next record is FRAMES as of the same commit as HEAD.
+      const edge = this.#liveEdge();
+      start = edge.head;
+      this.#expectSeq = edge.frames;
     }
     this.startSeq = this.#expectSeq;
     this.#base = start - (start % ds);
@@ -181,6 +171,7 @@ export class RingReader {
 
   /** Number of committed bytes not yet read (0 when at the live edge). */
   backlog(): number {
+    if (this.#closed) return 0;
     return Number(Atomics.load(this.#i64, I_HEAD) - this.#base) - this.#pos;
   }
 
@@ -191,6 +182,12 @@ export class RingReader {
   poll(max = this.maxBatch): number {
     if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
     if (max > this.maxBatch) max = this.maxBatch;
+    if (max <= 0) {
+      this.#batchN = 0;
+      this.#batchEnd = this.#pos;
+      this.#batchEndOff = this.#off;
+      return 0;
+    }
     const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
     let pos = this.#pos;
     if (headRel <= pos) {
@@ -224,12 +221,14 @@ export class RingReader {
         // it) or the ring is damaged. In both cases stop here; see release().
         break;
       }
+      const seq = u[i + 4] + u[i + 5] * 4294967296;
+      if (n > 0 && seq !== this.#seq[n - 1] + 1) break; // a header the writer is overwriting: see release()
       this.offs[n] = off + L.RECORD_HEADER;
       this.lens[n] = cap;
       this.wires[n] = u[i + 1];
       this.secs[n] = u[i + 2];
       this.nsecs[n] = u[i + 3];
-      this.#seq[n] = u[i + 4] + u[i + 5] * 4294967296;
+      this.#seq[n] = seq;
       this.#rel[n] = pos;
       const size = (L.RECORD_HEADER + cap + 7) & ~7;
       pos += size;
@@ -238,35 +237,50 @@ export class RingReader {
       n++;
     }
     this.#batchN = n;
-    this.#batchStart = start;
     this.#batchEnd = pos;
     this.#batchEndOff = off;
-    if (n === 0 && pos < headRel) this.#stuck(start, headRel);
+    if (n === 0) {
+      if (pos < headRel) this.#stuck(start);
+      else { // only wrap markers were crossed: keep the position, or backlog() never drains
+        this.#pos = pos;
+        this.#off = off;
+      }
+    }
     return n;
   }
 
   /**
    * Ends the batch of the last `poll()`: moves past it and returns how many of its leading records
-   * were overwritten while in use (discard those; they are counted as lost, the rest as read).
+   * must be discarded because the writer overwrote them while in use: 0, or the whole batch (they are
+   * counted as lost; the others as read).
    */
   release(): number {
     const n = this.#batchN;
     this.#batchN = 0;
+    if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
     const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
-    let bad = 0;
-    while (bad < n && this.#rel[bad] < tailRel) bad++;
-    if (bad < n) {
-      const first = this.#seq[bad];
+    if (n > 0 && this.#rel[0] < tailRel) {
+      // The writer reclaimed the start of the batch while it was in use. Each record was found through
+      // the header of the one before, so nothing after an overwritten header can be trusted either:
+      // the whole batch is discarded and the reader resumes at the tail, a true record boundary. The
+      // frames skipped are counted as lost from the next good record's sequence number.
+      this.#pos = tailRel;
+      this.#off = ((tailRel % this.#ds) + this.#ds) % this.#ds;
+      this.#publish();
+      return n;
+    }
+    if (n > 0) {
+      const first = this.#seq[0];
       if (this.#expectSeq >= 0 && first > this.#expectSeq) this.#lost += first - this.#expectSeq;
       this.#expectSeq = this.#seq[n - 1] + 1;
-      this.#read += n - bad;
-      for (let i = bad; i < n; i++) this.#bytes += this.lens[i];
+      this.#read += n;
+      for (let i = 0; i < n; i++) this.#bytes += this.lens[i];
     }
     this.#pos = this.#batchEnd;
     this.#off = this.#batchEndOff;
     if (this.#pos > REBASE_AT) this.#rebase();
     this.#publish();
-    return bad;
+    return 0;
   }
 
   /** Counts frames of this reader that did not reach the output, by reason (see DROP_REASONS). */
@@ -285,6 +299,7 @@ export class RingReader {
    * if there is something to read. Blocks the calling thread: call it from a Worker's loop.
    */
   wait(timeoutMs: number): boolean {
+    if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
     const i32 = this.#i32;
     const seq = Atomics.load(i32, W_WAKE);
     if (this.backlog() > 0) return true;
@@ -304,17 +319,35 @@ export class RingReader {
   }
 
   /** Sequence number of the record at logical position `p` (the tail), or -1 if it cannot be trusted. */
-  #seqAt(p: bigint): number {
-    if (p >= Atomics.load(this.#i64, I_HEAD)) return Number(Atomics.load(this.#i64, L.H_FRAMES / 8));
-    let off = Number(p % BigInt(this.#ds));
-    let cap = this.#u32[off >>> 2];
-    if (cap === L.WRAP) {
-      off = 0;
-      cap = this.#u32[0];
+  #seqAt(p: bigint): { start: bigint; seq: number } {
+    for (let tries = 0; tries < 1000; tries++) {
+      const edge = this.#liveEdge();
+      if (p >= edge.head) return { start: edge.head, seq: edge.frames };
+      let off = Number(p % BigInt(this.#ds));
+      let cap = this.#u32[off >>> 2];
+      if (cap === L.WRAP) {
+        off = 0;
+        cap = this.#u32[0];
+      }
+      const seq = this.#u32[(off >>> 2) + 4] + this.#u32[(off >>> 2) + 5] * 4294967296;
+      const now = Atomics.load(this.#i64, I_TAIL);
+      if (now === p && cap <= this.ring.geometry.maxFrame) return { start: p, seq };
+      p = now; // the tail moved while we looked: look again at the new tail
     }
-    if (cap > this.ring.geometry.maxFrame) return -1;
-    const seq = this.#u32[(off >>> 2) + 4] + this.#u32[(off >>> 2) + 5] * 4294967296;
-    return Atomics.load(this.#i64, I_TAIL) === p ? seq : -1;
+    return { start: p, seq: -1 };
+  }
+
+  /** Head and the frame count of the same commit (read under the commit seqlock). */
+  #liveEdge(): { head: bigint; frames: number } {
+    for (let tries = 0; tries < 10000; tries++) {
+      const g = Atomics.load(this.#i32, W_COMMIT_SEQ);
+      if (g & 1) continue;
+      const f = Atomics.load(this.#i64, L.H_FRAMES / 8);
+      const h = Atomics.load(this.#i64, I_HEAD);
+      if (Atomics.load(this.#i32, W_COMMIT_SEQ) === g) return { head: h, frames: Number(f) };
+    }
+    // A writer died inside a commit (the next writer repairs the seqlock): take the values as they are.
+    return { head: Atomics.load(this.#i64, I_HEAD), frames: Number(Atomics.load(this.#i64, L.H_FRAMES / 8)) };
   }
 
   /** Writes position and counters into the reader's slot (done at every release). */
@@ -344,15 +377,16 @@ export class RingReader {
    * poll jumps to the tail; otherwise the record chain is damaged: skip to the head and count the
    * frames in between (by sequence number) as lost.
    */
-  #stuck(start: number, headRel: number): void {
+  #stuck(start: number): void {
     const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
     if (tailRel > start) return;
     this.corrupt++;
-    this.#pos = headRel;
-    this.#off = headRel % this.#ds;
-    const frames = Number(Atomics.load(this.#i64, L.H_FRAMES / 8));
-    if (this.#expectSeq >= 0 && frames > this.#expectSeq) this.#lost += frames - this.#expectSeq;
-    this.#expectSeq = frames;
+    const edge = this.#liveEdge();
+    const rel = Number(edge.head - this.#base);
+    this.#pos = rel;
+    this.#off = rel % this.#ds;
+    if (this.#expectSeq >= 0 && edge.frames > this.#expectSeq) this.#lost += edge.frames - this.#expectSeq;
+    this.#expectSeq = edge.frames;
     this.#publish();
   }
 
@@ -369,6 +403,10 @@ export class RingReader {
     this.#closed = true;
     Atomics.store(this.#i32, this.#slotI32 + L.S_STATE / 4, 0);
     this.ring.unlock(1 + this.slot);
+    // Drop every view of the mapping before it goes: a later use reads nothing instead of SIGSEGV.
+    this.#u32 = new Uint32Array(0);
+    this.#i64 = new BigInt64Array(0);
+    this.#i32 = new Int32Array(0);
     this.ring.close();
   }
 

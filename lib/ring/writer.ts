@@ -68,6 +68,8 @@ export class RingWriter {
   #chunk: number;
   #commitEvery: number;
   #pendingOff = -1;
+  #undoHead = 0; // position before the last reserve(), for cancel()
+  #undoOff = 0;
   #drops = new Float64Array(L.DROP_REASONS.length);
   #dropsDirty = false;
   #futexAddr: Deno.PointerObject;
@@ -144,6 +146,8 @@ export class RingWriter {
     const size = L.recordSize(maxLen);
     if (this.#head - this.#committed > this.#commitEvery) this.commit();
     let off = this.#off;
+    this.#undoHead = this.#head;
+    this.#undoOff = off;
     let end = this.#head + size;
     if (off + size > this.#ds) end += this.#ds - off; // the record goes at the start of the next lap
     const need = end - this.#ds;
@@ -162,6 +166,9 @@ export class RingWriter {
   finish(caplen: number, wirelen: number, sec: number, nsec: number): void {
     const off = this.#pendingOff;
     if (off < 0) throw new RingError("finish() without reserve()");
+    if (caplen > this.maxFrame || caplen < 0) {
+      throw new RingError(`finish(): length ${caplen} beyond the reservation`);
+    }
     this.#pendingOff = -1;
     const u = this.#u32;
     const i = off >>> 2;
@@ -183,7 +190,11 @@ export class RingWriter {
 
   /** Abandons the record started by `reserve` (nothing is published for it). */
   cancel(): void {
+    if (this.#pendingOff < 0) return;
     this.#pendingOff = -1;
+    // reserve() may have put a wrap marker: step back in front of it, as if nothing was reserved.
+    this.#head = this.#undoHead;
+    this.#off = this.#undoOff;
   }
 
   /**
@@ -233,6 +244,7 @@ export class RingWriter {
 
   /** Adds to the kernel-drop counter (and the kernel's packet count, drops included). */
   addKernelStats(drops: number, packets: number): void {
+    if (this.#closed) return;
     if (drops) Atomics.add(this.#i64, I_KDROPS, BigInt(drops));
     if (packets) Atomics.add(this.#i64, I_KPACKETS, BigInt(packets));
   }
@@ -261,7 +273,7 @@ export class RingWriter {
         o = 0;
         continue;
       }
-      if (cap > this.maxFrame) { // corrupt: nothing before the committed head can be trusted
+      if (cap === undefined || cap > this.maxFrame) { // corrupt: nothing before the committed head can be trusted
         t = limit;
         o = limit % ds;
         break;
@@ -297,6 +309,11 @@ export class RingWriter {
     this.commit();
     this.#closed = true;
     this.ring.unlock(0);
+    // Drop every view of the mapping before it goes: a later use reads nothing instead of SIGSEGV.
+    this.#data = new Uint8Array(0);
+    this.#u32 = new Uint32Array(0);
+    this.#i64 = new BigInt64Array(0);
+    this.#i32 = new Int32Array(0);
     this.ring.close();
   }
 
@@ -321,10 +338,10 @@ function verifyChain(ring: RingFile): void {
     const cap = u[o >>> 2];
     let size: number;
     if (cap === L.WRAP) size = g.dataSize - o;
-    else if (cap > g.maxFrame) {
+    else if (cap === undefined || cap > g.maxFrame) {
       throw new RingError(`Cannot open ring "${ring.name}": corrupt record at data offset ${o}`);
     } else size = L.recordSize(cap);
-    if (size > left || o + size > g.dataSize) {
+    if (size <= 0 || size > left || o + size > g.dataSize) {
       throw new RingError(`Cannot open ring "${ring.name}": corrupt record chain at data offset ${o}`);
     }
     left -= size;

@@ -117,3 +117,79 @@ Deno.test("ring, multi-process: readers and writers SIGKILLed midway; the ring s
     rmrf(dir);
   }
 });
+
+Deno.test("ring, multi-process: a reader preempted at random while the writer laps it returns nothing corrupt", async () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 128 << 10 });
+    const total = 3_000_000;
+    const reader = spawn(["reader", path, String(total)]);
+    await waitForReaders(path, 1);
+    const writer = spawn(["writer", path, String(total), "3"]);
+    // Stop and continue the reader at sub-millisecond random intervals, so the writer overtakes it in
+    // the middle of a batch, for as long as the writer runs (bounded by 30 s).
+    const preempt = `
+import os, sys, time, random, signal
+rp, wp = int(sys.argv[1]), int(sys.argv[2])
+end, n = time.time() + 30, 0
+random.seed(7)
+while time.time() < end:
+    try: os.kill(wp, 0)
+    except ProcessLookupError: break
+    time.sleep(random.uniform(0.0002, 0.003))
+    try: os.kill(rp, signal.SIGSTOP)
+    except ProcessLookupError: break
+    n += 1
+    time.sleep(random.uniform(0.0005, 0.004))
+    os.kill(rp, signal.SIGCONT)
+try: os.kill(rp, signal.SIGCONT)
+except ProcessLookupError: pass
+print(n)`;
+    const py = new Deno.Command("python3", {
+      args: ["-c", preempt, String(reader.pid), String(writer.pid)],
+      stdout: "piped",
+    }).spawn();
+    await writer.output();
+    const stops = Number(new TextDecoder().decode((await py.output()).stdout));
+    const r = await report(reader);
+    assert(stops > 20, `the reader was preempted (${stops} times)`);
+    assertEquals(r.corrupt, 0, "nothing corrupt is ever returned");
+    assertEquals(r.disorder, 0);
+    assertEquals(r.lastSeq, total - 1);
+    assertEquals(r.read + r.lost, r.lastSeq - r.startSeq + 1, "read + lost = written since attach");
+  } finally {
+    rmrf(dir);
+  }
+});
+
+Deno.test("ring, multi-process: opening a ring while -cr replaces it with another size never faults", async () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 4 << 20 });
+    const code = `
+      import { RingFile } from "${new URL("../../lib/ring/mod.ts", import.meta.url).href}";
+      const until = Date.now() + 2500;
+      let opened = 0;
+      while (Date.now() < until) {
+        try {
+          const f = RingFile.open(${JSON.stringify(path)});
+          f.data[f.data.length - 1] ^= 0; // touch the last byte of the mapping
+          f.close();
+          opened++;
+        } catch { /* between unlink and rename */ }
+      }
+      console.log(opened);`;
+    const child = new Deno.Command(Deno.execPath(), { args: ["eval", code], stdout: "piped" }).spawn();
+    const until = Date.now() + 2500;
+    let k = 0;
+    while (Date.now() < until) createRing(path, { size: k++ % 2 ? 4 << 20 : 128 << 10 });
+    const out = await child.output();
+    assertEquals(out.signal, null, "no SIGBUS");
+    assertEquals(out.code, 0);
+    assert(Number(new TextDecoder().decode(out.stdout)) > 10);
+  } finally {
+    rmrf(dir);
+  }
+});

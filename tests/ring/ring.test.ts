@@ -223,3 +223,109 @@ Deno.test("ring: idle reader sleeps in the kernel and is woken by a commit, not 
     rmrf(dir);
   }
 });
+
+Deno.test("ring: a batch overwritten while in use is discarded whole and counted as lost", () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 256 * 1024 });
+    const w = RingWriter.open(path);
+    const r = RingReader.open(path);
+    const buf = new Uint8Array(1000);
+    let written = 0;
+    const put = (k: number) => {
+      for (let j = 0; j < k; j++) {
+        fillRecord(buf, 100 + (written % 800), written);
+        w.write(buf, 0, 100 + (written % 800));
+        written++;
+      }
+      w.commit();
+    };
+    put(50);
+    const n = r.poll(20);
+    assertEquals(n, 20);
+    put(2000); // the writer laps the reader while the batch is "in use"
+    assertEquals(r.release(), 20, "the whole batch is discarded");
+    let read = 0;
+    for (;;) {
+      const k = r.poll();
+      if (k === 0) break;
+      const ok = Array.from({ length: k }, (_, i) => checkRecord(r.data, r.offs[i], r.lens[i]));
+      const bad = r.release();
+      for (let i = bad; i < k; i++) assert(ok[i], "only intact records are returned");
+      read += k - bad;
+    }
+    assertEquals(r.framesRead, read);
+    assertEquals(r.framesRead + r.framesLost, written, "read + lost = written");
+    r.close();
+    w.close();
+  } finally {
+    rmrf(dir);
+  }
+});
+
+Deno.test("ring: a wrap marker followed by cancel() leaves idle readers asleep, not spinning", () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 256 * 1024 });
+    const w = RingWriter.open(path);
+    const r = RingReader.open(path);
+    const ds = w.ring.geometry.dataSize;
+    const buf = new Uint8Array(2000);
+    // Fill until the next 2000-byte record would not fit before the end of the data area.
+    let used = 0;
+    while (used + 2 * 2024 < ds) {
+      w.write(buf, 0, 2000);
+      used += 2024;
+    }
+    w.commit();
+    while (r.poll() > 0) r.release();
+    assert(w.reserve(20000) >= 0, "a reservation that wraps");
+    w.cancel();
+    w.commit();
+    assertEquals(r.poll(), 0);
+    assertEquals(r.backlog(), 0, "nothing to read after a cancelled reservation");
+    const t0 = performance.now();
+    assertEquals(r.wait(60), false);
+    assert(performance.now() - t0 >= 40, "wait() slept");
+    w.write(buf, 0, 100);
+    w.commit();
+    assertEquals(r.poll(), 1, "the next frame after the cancel is read");
+    r.release();
+    assertEquals(r.framesLost, 0);
+    r.close();
+    w.close();
+  } finally {
+    rmrf(dir);
+  }
+});
+
+Deno.test("ring: use after close throws instead of touching unmapped memory; poll(0) reads nothing", () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 256 * 1024 });
+    const w = RingWriter.open(path);
+    const r = RingReader.open(path);
+    w.write(new Uint8Array(64), 0, 64);
+    w.commit();
+    assertEquals(r.poll(0), 0);
+    assertEquals(r.corrupt, 0);
+    assertEquals(r.framesLost, 0);
+    assertEquals(r.poll(), 1);
+    r.release();
+    r.close();
+    assertThrows(() => r.poll(), RingError, "closed");
+    assertThrows(() => r.release(), RingError, "closed");
+    assertThrows(() => r.wait(1), RingError, "closed");
+    assertEquals(r.backlog(), 0);
+    w.close();
+    assertEquals(w.data.length, 0);
+    assertThrows(() => w.write(new Uint8Array(64), 0, 64), RingError, "closed");
+    w.addKernelStats(1, 1);
+    w.commit();
+  } finally {
+    rmrf(dir);
+  }
+});
