@@ -1,1 +1,36 @@
-console.log("bench: not yet");
+/**
+ * `deno task bench`: the ring, replication and encapsulation benchmarks, each against peers measured in
+ * the same run. `--only ring|replicate|encap` runs one part; `--quick` shortens the replication part.
+ * Needs root for the parts that build network namespaces.
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { benchRing } from "./ring.ts";
+import { benchReplicate } from "./replicate.ts";
+import { benchEncap } from "./encap.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { only: { type: "string" }, quick: { type: "boolean", default: false } },
+});
+const parts: [string, () => Promise<string>][] = [
+  ["ring", benchRing],
+  ["replicate", () => benchReplicate({ quick: values.quick })],
+  ["encap", benchEncap],
+];
+console.log(
+  `# fluxcap benchmarks (${
+    new Date().toISOString()
+  }, Deno ${Deno.version.deno}, ${navigator.hardwareConcurrency} CPUs)\n`,
+);
+for (const [name, run] of parts) {
+  if (values.only && values.only !== name) continue;
+  console.log(`## ${name}\n`);
+  const t0 = performance.now();
+  try {
+    console.log(await run());
+  } catch (e) {
+    console.log(`(${name} failed: ${e instanceof Error ? e.message : e})`);
+  }
+  console.log(`\n(${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+}

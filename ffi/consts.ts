@@ -18,6 +18,7 @@ export const PROT_READ = 1;
 export const PROT_WRITE = 2;
 export const MAP_SHARED = 1;
 export const MAP_PRIVATE = 2;
+export const MAP_POPULATE = 0x8000;
 export const MAP_FAILED = 0xffffffffffffffffn;
 
 // fcntl(2) open-file-description locks

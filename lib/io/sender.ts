@@ -73,6 +73,12 @@ function packetSocket(ifname: string, qdiscBypass: boolean): { fd: number; ifind
   return { fd, ifindex };
 }
 
+const napCell = new Int32Array(new SharedArrayBuffer(4));
+/** Sleeps `ms` (fractions allowed) without giving up the thread to JS tasks. */
+function backoff(ms: number): void {
+  Atomics.wait(napCell, 0, 0, ms);
+}
+
 /** Largest frame the link takes: MTU + Ethernet header (+ 4 when the frame carries a VLAN tag). */
 export function maxFrameLen(mtu: number, tagged: boolean): number {
   return mtu + 14 + (tagged ? 4 : 0);
@@ -190,9 +196,11 @@ export class PacketSender {
       }
       const e = errno();
       if (e === EINTR) continue;
-      if ((e === ENOBUFS || e === EAGAIN) && retries < 100) {
+      if ((e === ENOBUFS || e === EAGAIN) && retries < 60) {
+        // The device queue is full (a veth peer's backlog, a NIC ring): POLLOUT on a packet socket is
+        // always ready, so really sleep, 50 µs doubling to 2 ms (about 100 ms in all), then give up.
         retries++;
-        poll(this.#pfd, 1, 1);
+        backoff(Math.min(2, 0.05 * 2 ** Math.min(retries, 6)));
         continue;
       }
       res.lastErrno = e;

@@ -125,6 +125,9 @@ export function run(job: RxNicJob, ctx: LoopContext): void {
         }
         if (next === 0) break;
         p += next;
+        // Publish often inside a block: readers start sending at once instead of in block-sized bursts
+        // that overflow the queues downstream.
+        if ((k & 127) === 127) writer.commit();
       }
       cap.releaseBlock();
       writer.commit();

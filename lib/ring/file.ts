@@ -160,7 +160,7 @@ export class RingFile {
    * Opens and maps the ring at `path`. Throws {@link RingError} `Cannot open ring "x": <reason>` for a
    * missing, truncated, foreign or corrupt file.
    */
-  static open(path: string, name = path): RingFile {
+  static open(path: string, name = path, opts: { populate?: boolean } = {}): RingFile {
     // One descriptor for everything: the header checked is the header of the file that gets mapped,
     // even if the path is replaced meanwhile (a mapping longer than its file would SIGBUS).
     const fd = open(cstr(path), C.O_RDWR | C.O_CLOEXEC, 0);
@@ -187,7 +187,9 @@ export class RingFile {
       close(fd);
       throw new RingError(`Cannot open ring "${name}": ${g}`);
     }
-    const p = mmap(null, BigInt(g.fileSize), C.PROT_READ | C.PROT_WRITE, C.MAP_SHARED, fd, 0n);
+    // The writer maps with MAP_POPULATE: page faults of a fresh ring are paid once, at attach.
+    const flags = C.MAP_SHARED | (opts.populate ? C.MAP_POPULATE : 0);
+    const p = mmap(null, BigInt(g.fileSize), C.PROT_READ | C.PROT_WRITE, flags, fd, 0n);
     if (p === null || Deno.UnsafePointer.value(p) === C.MAP_FAILED) {
       const e = errno();
       close(fd);

@@ -107,7 +107,7 @@ export class RingWriter {
    * process writes it; a writer that died (even by SIGKILL) released its lock with its last descriptor.
    */
   static open(path: string, opts: WriterOptions = {}, name = path): RingWriter {
-    const ring = RingFile.open(path, name);
+    const ring = RingFile.open(path, name, { populate: true });
     try {
       if (!ring.tryLock(0)) {
         const pid = ring.i32[L.H_WRITER_PID / 4];
