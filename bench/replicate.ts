@@ -37,8 +37,21 @@ const LOSS_LIMIT = 0.001;
 const HZ = 100;
 
 /** The forwarders compared; "netsniff-ng -k 1000" flushes its TX ring every 1 ms instead of every 10 µs. */
-export type ToolName = "mirred" | "fluxcap" | "netsniff-ng" | "netsniff-ng -k 1000" | "daemonlogger";
-const TOOLS: ToolName[] = ["mirred", "fluxcap", "netsniff-ng", "netsniff-ng -k 1000", "daemonlogger"];
+export type ToolName =
+  | "mirred"
+  | "fluxcap"
+  | "fluxcap -q"
+  | "netsniff-ng"
+  | "netsniff-ng -k 1000"
+  | "daemonlogger";
+const TOOLS: ToolName[] = [
+  "mirred",
+  "fluxcap",
+  "fluxcap -q",
+  "netsniff-ng",
+  "netsniff-ng -k 1000",
+  "daemonlogger",
+];
 
 /** Options of {@link benchReplicate}. */
 export interface ReplicateOptions {
@@ -453,7 +466,8 @@ async function startForwarder(t: Topo, tool: ToolName, fanout: number): Promise<
       },
     };
   }
-  if (tool === "fluxcap") {
+  if (tool === "fluxcap" || tool === "fluxcap -q") {
+    const txFlags = tool === "fluxcap -q" ? ["-q"] : [];
     const dir = Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "fluxcap-bench-" });
     const ring = `${dir}/ring`;
     const fx = [Deno.execPath(), "run", "-A", CLI];
@@ -464,7 +478,7 @@ async function startForwarder(t: Topo, tool: ToolName, fanout: number): Promise<
       const cr = await lab.run(t.fx, [...fx, "-cr", "-s", "256m", ring], { env });
       if (cr.code !== 0) throw new Error(`fluxcap -cr failed: ${cr.stderr.trim()}`);
       ps.push(lab.spawn(t.fx, [...fx, "-rx", "-i", "in0", ring], { env }));
-      for (const o of outs) ps.push(lab.spawn(t.fx, [...fx, "-tx", "-i", o, ring], { env }));
+      for (const o of outs) ps.push(lab.spawn(t.fx, [...fx, "-tx", "-i", o, ...txFlags, ring], { env }));
       const deadline = performance.now() + 30_000;
       for (;;) {
         const s = ringSnap(ring);
