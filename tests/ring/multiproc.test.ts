@@ -128,30 +128,33 @@ Deno.test("ring, multi-process: a reader preempted at random while the writer la
     await waitForReaders(path, 1);
     const writer = spawn(["writer", path, String(total), "3"]);
     // Stop and continue the reader at sub-millisecond random intervals, so the writer overtakes it in
-    // the middle of a batch, for as long as the writer runs (bounded by 30 s).
-    const preempt = `
-import os, sys, time, random, signal
-rp, wp = int(sys.argv[1]), int(sys.argv[2])
-end, n = time.time() + 30, 0
-random.seed(7)
-while time.time() < end:
-    try: os.kill(wp, 0)
-    except ProcessLookupError: break
-    time.sleep(random.uniform(0.0002, 0.003))
-    try: os.kill(rp, signal.SIGSTOP)
-    except ProcessLookupError: break
-    n += 1
-    time.sleep(random.uniform(0.0005, 0.004))
-    os.kill(rp, signal.SIGCONT)
-try: os.kill(rp, signal.SIGCONT)
-except ProcessLookupError: pass
-print(n)`;
-    const py = new Deno.Command("python3", {
-      args: ["-c", preempt, String(reader.pid), String(writer.pid)],
-      stdout: "piped",
-    }).spawn();
-    await writer.output();
-    const stops = Number(new TextDecoder().decode((await py.output()).stdout));
+    // the middle of a batch, for as long as the writer runs (bounded by 30 s). Timers are too coarse
+    // for this: the waits spin on performance.now().
+    let writerDone = false;
+    const writerOut = writer.output().finally(() => writerDone = true);
+    let x = 7;
+    const rand = () => (x = (x * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const spin = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until) { /* spin */ }
+    };
+    let stops = 0;
+    const end = Date.now() + 30_000;
+    while (!writerDone && Date.now() < end) {
+      for (let k = 0; k < 20 && !writerDone; k++) {
+        spin(0.2 + rand() * 2.8);
+        try {
+          Deno.kill(reader.pid, "SIGSTOP");
+        } catch {
+          break; // the reader ended early: report() below says how
+        }
+        stops++;
+        spin(0.5 + rand() * 3.5);
+        Deno.kill(reader.pid, "SIGCONT");
+      }
+      await new Promise((r) => setTimeout(r, 0)); // let the writer's exit be noticed
+    }
+    await writerOut;
     const r = await report(reader);
     assert(stops > 20, `the reader was preempted (${stops} times)`);
     assertEquals(r.corrupt, 0, "nothing corrupt is ever returned");
