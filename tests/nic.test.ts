@@ -6,7 +6,7 @@
 import { assert, assertEquals, assertIncludes } from "./assert.ts";
 import { Lab, labAvailable, type LabProcess, makeFrame, type VlanSpec } from "./lab.ts";
 import { fluxcap, fluxcapCommand } from "./helpers.ts";
-import { createRing, RingFile, snapshot } from "../lib/ring/mod.ts";
+import { createRing, snapshotOf } from "../lib/ring/mod.ts";
 import type { RingSnapshot } from "../lib/ring/mod.ts";
 
 const reason = await labAvailable(["ip", "tcpdump", "tcpreplay"]);
@@ -102,14 +102,7 @@ function start(t: Topo, args: string[]): LabProcess {
   return p;
 }
 
-function snap(path: string): RingSnapshot {
-  const r = RingFile.open(path);
-  try {
-    return snapshot(r);
-  } finally {
-    r.close();
-  }
-}
+const snap = (path: string): RingSnapshot => snapshotOf(path);
 
 /** Waits until the ring has a live writer (when `writer`) and `readers` live readers. */
 async function attached(path: string, writer: boolean, readers: number): Promise<void> {

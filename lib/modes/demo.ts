@@ -23,8 +23,7 @@ import { FluxError } from "../errors.ts";
 import { Lab, labAvailable, type LabProcess } from "../lab/lab.ts";
 import { mixedTraffic } from "../lab/traffic.ts";
 import { FramePipeline } from "../ops/mod.ts";
-import { createRing, RingFile, RingReader, snapshot } from "../ring/mod.ts";
-import type { RingSnapshot } from "../ring/mod.ts";
+import { createRing, RingReader, snapshotOf } from "../ring/mod.ts";
 import { isatty } from "../../ffi/mod.ts";
 
 /** The command that runs this fluxcap again (compiled binary or `deno run cli.ts`). */
@@ -80,15 +79,6 @@ function readAll(path: string): Uint8Array[] {
     r.close();
   }
   return out;
-}
-
-function snap(path: string): RingSnapshot {
-  const r = RingFile.open(path);
-  try {
-    return snapshot(r);
-  } finally {
-    r.close();
-  }
 }
 
 /** The hidden generator: `fluxcap demo generate IF COUNT PPS SEED TAP` (run inside the switch namespace). */
@@ -192,7 +182,7 @@ export async function runDemo(a: Args, log: (s: string) => void): Promise<number
     run(fx, ["-tx", "-i", "out-b", ring("dell")]);
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const s = ["cisco", "dell", "sensor-a", "sensor-b"].map((n) => snap(ring(n)));
+      const s = ["cisco", "dell", "sensor-a", "sensor-b"].map((n) => snapshotOf(ring(n)));
       const ready = s.every((x) => x.writer?.alive) && s[0].readers.length === 2 && s[1].readers.length === 1;
       if (ready) break;
       const dead = procs.find((p) => p.exited);
@@ -239,7 +229,7 @@ export async function runDemo(a: Args, log: (s: string) => void): Promise<number
     // Let the last frames drain, then stop every fluxcap process (SIGINT: flush and detach).
     await new Promise((r) => setTimeout(r, 1500));
     const snaps = Object.fromEntries(
-      ["cisco", "dell", "sensor-a", "sensor-b"].map((n) => [n, snap(ring(n))]),
+      ["cisco", "dell", "sensor-a", "sensor-b"].map((n) => [n, snapshotOf(ring(n))]),
     );
     for (const p of procs) if (!gens.includes(p)) await p.stop("SIGINT", 3000);
     procs.length = 0;

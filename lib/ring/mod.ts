@@ -11,5 +11,5 @@ export { RingWriter } from "./writer.ts";
 export type { WriterOptions } from "./writer.ts";
 export { RingReader } from "./reader.ts";
 export type { ReaderOptions } from "./reader.ts";
-export { snapshot } from "./stats.ts";
+export { snapshot, snapshotOf } from "./stats.ts";
 export type { DropCounts, ReaderSnapshot, RingSnapshot } from "./stats.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { RingFile } from "./file.ts";
+import { RingFile } from "./file.ts";
 import * as L from "./layout.ts";
 
 /** Drops by reason name. */
@@ -92,4 +92,14 @@ export function snapshot(ring: RingFile): RingSnapshot {
       : { pid, desc: ring.text(L.H_WRITER_DESC), alive: writerAlive, drops: drops(i64, L.H_WRITER_DROPS) },
     readers,
   };
+}
+
+/** Opens the ring at `path`, takes a {@link snapshot} and closes it again. */
+export function snapshotOf(path: string, name = path): RingSnapshot {
+  const ring = RingFile.open(path, name);
+  try {
+    return snapshot(ring);
+  } finally {
+    ring.close();
+  }
 }
