@@ -2,12 +2,18 @@
  * Encapsulation benchmark: GRETAP and VXLAN transmit rate of `fluxcap -tx -E` draining a full ring,
  * beside the kernel's own VXLAN device forwarding the same frames (`fluxcap -tx -i vx0`, the kernel
  * encapsulates) as the ceiling. Runs in a private namespace pair; the receiving side has no address on
- * its veth (a static neighbour entry on the sender), so packets are dropped cheaply on arrival and RPS
- * moves that work off the sender's CPU.
+ * its veth (a static neighbour entry on the sender), so packets are dropped cheaply on arrival.
+ *
+ * On veth the receiving namespace's work runs where RPS puts it, chosen by the packet's flow hash. So
+ * that it never lands on the sender's CPU (it would then measure how the sender spreads flows, not how
+ * fast it sends), every sender is pinned to CPU 0 with `taskset` and RPS sends everything to CPU 1
+ * (when there are two CPUs and taskset; otherwise RPS spreads over all). The frames are IPv4/UDP in
+ * 256 flows, as tapped traffic is: both the kernel's device and fluxcap spread them over UDP source
+ * ports.
  *
  * @module
  */
-import { Lab, labAvailable, makeFrame } from "../tests/lab.ts";
+import { Lab, labAvailable } from "../tests/lab.ts";
 import { fluxcapCommand } from "../tests/helpers.ts";
 import { createRing, RingFile, RingWriter, snapshot } from "../lib/ring/mod.ts";
 
@@ -21,13 +27,31 @@ interface Measure {
   dropped: number;
 }
 
+/** An IPv4/UDP frame of `len` bytes (≥ 42) in flow `i & 255` (source address and port). */
+function udpFrame(len: number, i: number): Uint8Array {
+  const f = new Uint8Array(len);
+  f.set([0x02, 0x66, 0x78, 0, 0, 0x02, 0x02, 0x66, 0x78, 0, 0, 0x01, 0x08, 0x00]);
+  const flow = i & 0xff;
+  const ipLen = len - 14;
+  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, i >> 8 & 0xff, i & 0xff, 0, 0, 64, 17, 0, 0], 14);
+  f.set([198, 18, 10, flow, 198, 18, 11, 1], 26);
+  let sum = 0;
+  for (let k = 14; k < 34; k += 2) sum += (f[k] << 8) | f[k + 1];
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  f[24] = ~sum >> 8 & 0xff;
+  f[25] = ~sum & 0xff;
+  const udpLen = ipLen - 20;
+  f.set([0xc0, flow, 0x13, 0x89, udpLen >> 8, udpLen & 0xff, 0, 0], 34); // checksum 0: none
+  for (let k = 42; k < len; k++) f[k] = (i + k) & 0xff;
+  return f;
+}
+
 function fill(path: string, len: number, count: number): void {
   createRing(path, { size: Math.max(8 << 20, Math.ceil((count * (len + 32)) / (1 << 20) + 4) << 20) });
   const w = RingWriter.open(path, { desc: "bench" });
   try {
     for (let i = 0; i < count; i++) {
-      // 256 flows: the VXLAN source port and the kernel's flow hashes see many
-      const f = makeFrame({ len, seq: i, src: `02:66:78:00:00:${(i & 0xff).toString(16).padStart(2, "0")}` });
+      const f = udpFrame(len, i);
       w.write(f, 0, f.length);
     }
     w.commit();
@@ -36,8 +60,15 @@ function fill(path: string, len: number, count: number): void {
   }
 }
 
-async function drain(lab: Lab, ns: string, ring: string, args: string[], count: number): Promise<Measure> {
-  const p = lab.spawn(ns, [...fluxcapCommand(), ...args, "--from-oldest", ring]);
+async function drain(
+  lab: Lab,
+  ns: string,
+  ring: string,
+  args: string[],
+  count: number,
+  pin: string[],
+): Promise<Measure> {
+  const p = lab.spawn(ns, [...pin, ...fluxcapCommand(), ...args, "--from-oldest", ring]);
   try {
     let t0 = 0, s0 = 0, t1 = 0, sent = 0, dropped = 0;
     const end = Date.now() + 60_000;
@@ -93,7 +124,11 @@ export async function benchEncap(): Promise<string> {
       if (r.code !== 0) throw new Error(`"${cmd.join(" ")}" failed: ${r.stderr.trim()}`);
     };
     await run(a, ["ip", "neigh", "replace", B4, "lladdr", MAC_B, "dev", "va", "nud", "permanent"]);
-    await run(b, ["sh", "-c", "echo 3 > /sys/class/net/vb/queues/rx-0/rps_cpus"]);
+    // sender on CPU 0, the receiving namespace's work on CPU 1 (see the module comment)
+    const pinned = navigator.hardwareConcurrency >= 2 &&
+      (await lab.run(a, ["taskset", "-c", "0", "true"], { timeoutMs: 5000 }).catch(() => null))?.code === 0;
+    const pin = pinned ? ["taskset", "-c", "0"] : [];
+    await run(b, ["sh", "-c", `echo ${pinned ? 2 : 3} > /sys/class/net/vb/queues/rx-0/rps_cpus`]);
     await run(a, [
       "ip",
       "link",
@@ -123,9 +158,9 @@ export async function benchEncap(): Promise<string> {
       const best = (x: Measure | undefined, y: Measure) => (x === undefined || y.pps > x.pps ? y : x);
       let gt: Measure | undefined, vx: Measure | undefined, kernel: Measure | undefined;
       for (let round = 0; round < 3; round++) {
-        kernel = best(kernel, await drain(lab, a, ring, ["-tx", "-i", "vx0"], count));
-        vx = best(vx, await drain(lab, a, ring, ["-tx", "-E", `vxlan:${B4}`, "-K", "42"], count));
-        gt = best(gt, await drain(lab, a, ring, ["-tx", "-E", `gretap:${B4}`], count));
+        kernel = best(kernel, await drain(lab, a, ring, ["-tx", "-i", "vx0"], count, pin));
+        vx = best(vx, await drain(lab, a, ring, ["-tx", "-E", `vxlan:${B4}`, "-K", "42"], count, pin));
+        gt = best(gt, await drain(lab, a, ring, ["-tx", "-E", `gretap:${B4}`], count, pin));
       }
       if (!gt || !vx || !kernel) throw new Error("no measurement");
       Deno.removeSync(ring);
@@ -140,7 +175,11 @@ export async function benchEncap(): Promise<string> {
       }
     }
     return [
-      "Encapsulation: transmit rate draining a full ring (frames/s, best of 3; ratio to the kernel's VXLAN device)",
+      "Encapsulation: transmit rate draining a full ring of IPv4/UDP frames in 256 flows (frames/s, best of 3; " +
+      "ratio to the kernel's VXLAN device)" +
+      (pinned
+        ? "; senders on CPU 0, receiving namespace on CPU 1"
+        : "; not pinned: RPS spreads the receiving work"),
       "",
       "| frame | frames | kernel VXLAN device | fluxcap -E vxlan | fluxcap -E gretap |",
       "|---|---|---|---|---|",

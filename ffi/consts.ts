@@ -183,3 +183,9 @@ export const STAT_MODE = 24;
 export const STAT_ST_SIZE = 48;
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
+
+// tunnel transmit without IP_HDRINCL (appended for lib/io/tunnel_tx.ts)
+export const IP_TTL = 2;
+export const IPV6_UNICAST_HOPS = 16;
+export const SO_ATTACH_FILTER = 26;
+export const SO_NO_CHECK = 11;

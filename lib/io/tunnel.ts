@@ -219,7 +219,7 @@ export function resolveHost(host: string): IpAddress {
   const rc = getaddrinfo(cstr(host), null, hints, new Uint8Array(res.buffer));
   if (rc !== 0 || res[0] === 0n) {
     throw new FluxError(
-      `Cannot resolve host "${host}": ${rc === C.EAI_NONAME ? "unknown name" : `getaddrinfo error ${rc}`}`,
+      `Cannot resolve host "${host}": ${rc === 0 ? "no address" : gaiText(rc)}`,
     );
   }
   const head = Deno.UnsafePointer.create(res[0]);
@@ -247,6 +247,25 @@ export function resolveHost(host: string): IpAddress {
     freeaddrinfo(head);
   }
   throw new FluxError(`Cannot resolve host "${host}": no IPv4 or IPv6 address`);
+}
+
+/** What a getaddrinfo error code means (glibc values). */
+function gaiText(rc: number): string {
+  switch (rc) {
+    case C.EAI_NONAME:
+      return "unknown name";
+    case -3:
+      return "no name server answered (temporary failure)"; // EAI_AGAIN
+    case -4:
+      return "name server failure"; // EAI_FAIL
+    case -5:
+    case -9:
+      return "the name has no address"; // EAI_NODATA, EAI_ADDRFAMILY
+    case -10:
+      return "out of memory"; // EAI_MEMORY
+    default:
+      return `getaddrinfo error ${rc}`;
+  }
 }
 
 /** A `sockaddr_in` / `sockaddr_in6` for `a` and `port`. */

@@ -1,31 +1,60 @@
 /**
- * Tunnel transmit: GRE, GRETAP and VXLAN over IPv4 or IPv6, sent with `sendmmsg` on a raw
- * `IPPROTO_RAW` socket whose packets carry headers built here, so fragmentation is ours to control.
+ * Tunnel transmit: GRE, GRETAP and VXLAN over IPv4 or IPv6, batched with `sendmmsg`. Three sockets,
+ * chosen per packet:
+ * - VXLAN: a pool of {@link UDP_BUCKETS} UDP sockets, each bound to one source port in 49152..65535
+ *   and connected to the peer. A flow's hash picks its socket, hence its source port. A connected
+ *   socket keeps its route; the kernel builds the IP and UDP headers.
+ * - GRE and GRETAP (and VXLAN when the pool cannot be opened): a raw socket of protocol 47 (17) bound
+ *   to the route's source address; the kernel builds the IP header from the route it caches per next
+ *   hop.
+ * - Fragments: a raw `IPPROTO_RAW` socket (IP_HDRINCL) with every header built here, so fragmentation
+ *   is ours to control. (Every packet could go that way, but the kernel then allocates and frees a
+ *   route per packet: ~25% of the sending CPU at 64 bytes.)
  *
- * Each message is an iovec list: the outer IP header (and IPv6 fragment header) from a header arena,
- * the tunnel header (GRE, or UDP + VXLAN) from the same arena, then the inner frame as up to three
- * segments pointing straight into the ring mapping (head, VLAN tag, tail — as the frame pipeline cut
- * it). Nothing of the frame is copied, fragments included: a fragment's iovecs are the slices of those
- * pieces that fall in its range.
+ * Each message is an iovec list: the outer IP header (and IPv6 fragment header) from a header arena
+ * (fragments only), the tunnel header (GRE, VXLAN, and UDP for fragments) from the same arena, then
+ * the inner frame as up to three segments pointing straight into the ring mapping (head, VLAN tag,
+ * tail — as the frame pipeline cut it). Nothing of the frame is copied, fragments included: a
+ * fragment's iovecs are the slices of those pieces that fall in its range. A batch goes out in staging
+ * order, except that VXLAN messages between two fragmented frames are grouped by socket (one
+ * `sendmmsg` per socket): flows may interleave differently, a flow's packets keep their order.
  *
  * Per packet:
- * - IPv4: version 4, no options, TTL 64, DF clear; the kernel fills the header checksum (and the IP id
- *   when 0, which is what unfragmented packets carry); fragments carry our own id.
+ * - IPv4: version 4, no options, TTL 64, DF clear, the IP id and header checksum the kernel's;
+ *   fragments carry our own id.
  * - IPv6: hop limit 64, flow label 0; fragments carry a fragment header with our own 32-bit id.
  * - GRE: RFC 2784 with the RFC 2890 key when `-K` is given. GRETAP carries the whole frame with
  *   protocol 0x6558; plain GRE drops the Ethernet header (and any VLAN tags) and carries the innermost
  *   EtherType as protocol type. GRE packets larger than the path MTU are fragmented.
- * - VXLAN: UDP to port 4789 (or the port chosen), source port from a hash of the inner flow
- *   (49152..65535), I flag and 24-bit VNI. UDP checksum 0 over IPv4 (RFC 7348), computed over IPv6
+ * - VXLAN: UDP to port 4789 (or the port chosen), source port picked by a hash of the inner flow
+ *   (one of the pool's ports; 49152..65535 on the raw path), I flag and 24-bit VNI. UDP checksum 0 over IPv4 (RFC 7348), computed over IPv6
  *   (mandatory there). Packets larger than the path MTU are not sent (counted as oversize) unless
  *   fragmentation was allowed.
  *
  * @module
  */
-import { C, check, close, errno, poll, sendmmsg, setsockopt, socket, SysError } from "../../ffi/mod.ts";
-import { checksumAdd, vxlanSourcePort } from "../codec/mod.ts";
+import {
+  bind,
+  C,
+  check,
+  close,
+  connect,
+  errno,
+  poll,
+  sendmmsg,
+  setsockopt,
+  socket,
+  SysError,
+} from "../../ffi/mod.ts";
+import { checksumAdd, VXLAN_SOURCE_PORT_MIN, vxlanSourcePort } from "../codec/mod.ts";
 import { addrOf } from "./sender.ts";
 import { formatIp, type IpAddress, routeTo, sockaddr } from "./tunnel.ts";
+
+/** UDP sockets (source ports) of a VXLAN sender; a power of two. */
+export const UDP_BUCKETS = 32;
+
+/** How a {@link TunnelSender} sends unfragmented packets. */
+export type TunnelPath = "udp" | "raw" | "hdrincl";
 
 /** Outcome of a staged frame after `flush()` (same values as the NIC sender's SendStatus). */
 export const TunnelStatus = { sent: 0, oversize: 1, error: 2 } as const;
@@ -68,8 +97,13 @@ const ENOBUFS = 105;
 const ENETDOWN = 100;
 const ENETUNREACH = 101;
 const EHOSTUNREACH = 113;
+const EHOSTDOWN = 112;
+const ECONNREFUSED = 111;
+const EADDRINUSE = 98;
 
 const MAX_MSGS = 1024;
+/** Socket id of a message for the IP_HDRINCL socket. */
+const HDR = 255;
 const IOV_PER_MSG = 5; // IP header, tunnel header, up to three frame segments
 const SLOT = 64; // header arena bytes per message: IP (≤ 48) then the tunnel header (≤ 16)
 const TUN_AT = 48;
@@ -80,7 +114,14 @@ export class TunnelSender {
   readonly family: 4 | 6;
   readonly dst: IpAddress;
   readonly src: IpAddress;
-  readonly fd: number;
+  /** How unfragmented packets go out (fragments always go through the IP_HDRINCL socket). */
+  readonly path: TunnelPath;
+  /** VXLAN source port of each UDP socket (`path` "udp"), else empty. */
+  readonly sourcePorts: Uint16Array;
+  /** Sockets of `path` "udp" (one per bucket) or "raw" (one); empty for "hdrincl". */
+  readonly #socks: number[];
+  /** Raw `IPPROTO_RAW` socket (IP_HDRINCL) for fragments, which carry headers built here. */
+  readonly #hdrFd: number;
   readonly maxBatch: number;
   /** Outcome per staged frame after flush (TunnelStatus). */
   readonly status: Uint8Array;
@@ -104,10 +145,20 @@ export class TunnelSender {
   #arena: Uint8Array;
   #arenaAddr: number;
   #msgFrame: Uint16Array;
+  /** Per message: index of its socket in #socks, or HDR. */
+  #msgSock: Uint8Array;
+  /** Per message: handed to the kernel. */
+  #msgSent: Uint8Array;
+  // messages of the UDP path, grouped by socket (no address: the sockets are connected)
+  #grouped: Uint8Array;
+  #groupedU32: Uint32Array;
+  #groupedMsg: Uint16Array;
+  #bucketAt = new Uint16Array(UDP_BUCKETS + 1);
+  #iovBase = 0;
   #nMsg = 0;
   #nFrames = 0;
   #fragId: number;
-  #pfd = new Uint8Array(C.POLLFD_SIZE);
+  #pfd: Uint8Array;
   #pseudo: number; // IPv6 pseudo-header partial sum (addresses + next header)
   // pieces of the current frame's IP payload
   #pAddr = new Float64Array(4);
@@ -198,7 +249,12 @@ export class TunnelSender {
     this.#arena = new Uint8Array(MAX_MSGS * SLOT);
     this.#arenaAddr = addrOf(this.#arena);
     this.#msgFrame = new Uint16Array(MAX_MSGS);
-    const iovBase = addrOf(this.#iov);
+    this.#msgSock = new Uint8Array(MAX_MSGS);
+    this.#msgSent = new Uint8Array(MAX_MSGS);
+    this.#grouped = new Uint8Array(MAX_MSGS * C.MMSGHDR_SIZE);
+    this.#groupedU32 = new Uint32Array(this.#grouped.buffer);
+    this.#groupedMsg = new Uint16Array(MAX_MSGS);
+    const iovBase = this.#iovBase = addrOf(this.#iov);
     const saAddr = addrOf(this.#sa);
     for (let i = 0; i < MAX_MSGS; i++) {
       const w = (i * C.MMSGHDR_SIZE) >>> 2;
@@ -209,17 +265,42 @@ export class TunnelSender {
       this.#msgU32[w + (C.MSGHDR_IOV >>> 2)] = a >>> 0;
       this.#msgU32[w + (C.MSGHDR_IOV >>> 2) + 1] = Math.floor(a / 4294967296);
     }
-    const af = this.family === 4 ? C.AF_INET : C.AF_INET6;
-    const fd = socket(af, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_RAW);
-    if (fd < 0) throw new SysError("open", "raw IP socket towards", formatIp(cfg.dst), errno());
-    this.fd = fd;
-    const big = new Int32Array([8 << 20]);
-    if (setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUFFORCE, new Uint8Array(big.buffer), 4) < 0) {
-      setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUF, new Uint8Array(big.buffer), 4);
+    const peer = formatIp(cfg.dst);
+    const hdrFd = socket(
+      this.family === 4 ? C.AF_INET : C.AF_INET6,
+      C.SOCK_RAW | C.SOCK_CLOEXEC,
+      C.IPPROTO_RAW,
+    );
+    if (hdrFd < 0) throw new SysError("open", "raw IP socket towards", peer, errno());
+    this.#hdrFd = hdrFd;
+    setSndBuf(hdrFd, 8 << 20);
+    // the fastest path that opens: UDP pool (VXLAN), raw protocol socket, IP_HDRINCL only
+    let path: TunnelPath = "hdrincl";
+    let socks: number[] = [];
+    let ports: Uint16Array = new Uint16Array(0);
+    if (cfg.kind === "vxlan") {
+      const pool = udpPool(this.family, this.src, cfg.dst, cfg.port ?? 4789);
+      if (pool) [path, socks, ports] = ["udp", pool.fds, pool.ports];
     }
+    if (path === "hdrincl") {
+      const fd = protoSocket(this.family, this.#proto, this.src);
+      if (fd >= 0) [path, socks] = ["raw", [fd]];
+    }
+    this.path = path;
+    this.#socks = socks;
+    this.sourcePorts = ports;
+    this.#pfd = new Uint8Array((socks.length + 1) * C.POLLFD_SIZE);
     const pfd = new DataView(this.#pfd.buffer);
-    pfd.setInt32(0, fd, true);
-    pfd.setInt16(4, C.POLLOUT, true);
+    [...socks, hdrFd].forEach((fd, i) => {
+      pfd.setInt32(i * C.POLLFD_SIZE, fd, true);
+      pfd.setInt16(i * C.POLLFD_SIZE + 4, C.POLLOUT, true);
+    });
+    for (let i = 0; i < MAX_MSGS; i++) {
+      const a = iovBase + i * IOV_PER_MSG * C.IOVEC_SIZE;
+      const w = (i * C.MMSGHDR_SIZE) >>> 2;
+      this.#groupedU32[w + (C.MSGHDR_IOV >>> 2)] = a >>> 0;
+      this.#groupedU32[w + (C.MSGHDR_IOV >>> 2) + 1] = Math.floor(a / 4294967296);
+    }
   }
 
   /** Frames staged since the last flush. */
@@ -291,6 +372,8 @@ export class TunnelSender {
     }
     if (this.#nFrames >= this.maxBatch) return AddResult.oversize; // caller's batch too large (a bug)
     if (this.#nMsg + nFrag > MAX_MSGS) this.#send();
+    const direct = nFrag === 1 && this.path !== "hdrincl"; // the kernel builds the IP header
+    let sock = 0;
     const fi = this.#nFrames++;
     this.tags[fi] = frameTag;
     this.status[fi] = TunnelStatus.sent;
@@ -301,13 +384,20 @@ export class TunnelSender {
     arena.set(this.#tunTpl, tunAt);
     if (this.kind === "vxlan") {
       // the flow hash reads the frame as it is in the ring (a tag inserted by -V does not change the flow)
-      const sport = vxlanSourcePort(data, off, tailLen > 0 ? Math.max(headLen, tailOff + tailLen) : headLen);
+      const h = vxlanSourcePort(data, off, tailLen > 0 ? Math.max(headLen, tailOff + tailLen) : headLen) -
+        VXLAN_SOURCE_PORT_MIN;
+      let sport = VXLAN_SOURCE_PORT_MIN + h;
+      if (this.path === "udp") {
+        sock = h & (UDP_BUCKETS - 1);
+        sport = this.sourcePorts[sock];
+      }
       arena[tunAt] = sport >> 8;
       arena[tunAt + 1] = sport & 0xff;
       const ul = payloadLen;
       arena[tunAt + 4] = ul >> 8;
       arena[tunAt + 5] = ul & 0xff;
-      if (this.family === 6) {
+      if (this.family === 6 && !(direct && this.path === "udp")) {
+        // (a UDP socket computes it itself)
         let s = this.#pseudo + ul;
         s += checksumAdd(0, arena, tunAt, 16);
         let pos = 16;
@@ -346,12 +436,23 @@ export class TunnelSender {
       this.#pLen[np++] = tailLen - sk;
     }
     this.#np = np;
-    // one message per fragment
+    if (direct) {
+      const m = this.#nMsg++;
+      this.#msgFrame[m] = fi;
+      this.#msgSock[m] = sock;
+      this.#msgSent[m] = 0;
+      if (this.path === "udp") this.#fillIov(m, 0, 0, 8, payloadLen - 8); // the socket adds UDP
+      else this.#fillIov(m, 0, 0, 0, payloadLen);
+      return AddResult.staged;
+    }
+    // one message per fragment, with the IP header built here
     const tpl = this.#ipTpl;
     const id = nFrag > 1 ? this.#nextId() : 0;
     for (let k = 0; k < nFrag; k++) {
       const m = this.#nMsg++;
       this.#msgFrame[m] = fi;
+      this.#msgSock[m] = HDR;
+      this.#msgSent[m] = 0;
       const at = m * SLOT;
       arena.set(tpl, at);
       const fo = k * chunk;
@@ -401,16 +502,21 @@ export class TunnelSender {
     return id || 1;
   }
 
-  /** iovecs of message m: its IP header, then the slice [from, from+len) of the current pieces. */
+  /**
+   * iovecs of message m: its IP header (none when `hdrLen` is 0), then the slice [from, from+len) of
+   * the current pieces.
+   */
   #fillIov(m: number, hdrAddr: number, hdrLen: number, from: number, len: number): void {
     const v = this.#iovU32;
     let w = (m * IOV_PER_MSG * C.IOVEC_SIZE) >>> 2;
     const first = w;
-    v[w] = hdrAddr >>> 0;
-    v[w + 1] = Math.floor(hdrAddr / 4294967296);
-    v[w + 2] = hdrLen;
-    v[w + 3] = 0;
-    w += 4;
+    if (hdrLen > 0) {
+      v[w] = hdrAddr >>> 0;
+      v[w + 1] = Math.floor(hdrAddr / 4294967296);
+      v[w + 2] = hdrLen;
+      v[w + 3] = 0;
+      w += 4;
+    }
     let pos = 0;
     const end = from + len;
     for (let i = 0; i < this.#np && pos < end; i++) {
@@ -431,16 +537,82 @@ export class TunnelSender {
     this.#msgU32[((m * C.MMSGHDR_SIZE) >>> 2) + (C.MSGHDR_IOVLEN >>> 2) + 1] = 0;
   }
 
-  /** Sends the staged messages, folding each message's outcome into its frame's status. */
+  /**
+   * Sends the staged messages, folding each message's outcome into its frame's status: runs of
+   * fragments on the IP_HDRINCL socket in order, the messages between them on the fast path (UDP ones
+   * grouped by socket).
+   */
   #send(): void {
     const n = this.#nMsg;
-    const r = this.#last;
+    const sock = this.#msgSock;
     let i = 0;
+    let ok = true;
+    while (i < n && ok) {
+      const hdr = sock[i] === HDR;
+      let j = i + 1;
+      while (j < n && (sock[j] === HDR) === hdr) j++;
+      if (hdr) ok = this.#sendRange(this.#hdrFd, this.#socks.length, this.#msgs, i, j, null);
+      else if (this.path === "raw") ok = this.#sendRange(this.#socks[0], 0, this.#msgs, i, j, null);
+      else ok = this.#sendGrouped(i, j);
+      i = j;
+    }
+    if (!ok) {
+      // the route is gone: nothing after the failure was sent
+      for (let m = 0; m < n; m++) if (this.#msgSent[m] === 0) this.#mark(m, TunnelStatus.error);
+    }
+    this.#nMsg = 0;
+  }
+
+  /** Messages [i, j) of the UDP path: grouped by socket (a counting sort), one sendmmsg each. */
+  #sendGrouped(i: number, j: number): boolean {
+    const at = this.#bucketAt;
+    at.fill(0);
+    const sock = this.#msgSock;
+    for (let m = i; m < j; m++) at[sock[m] + 1]++;
+    for (let b = 1; b <= UDP_BUCKETS; b++) at[b] += at[b - 1];
+    const g = this.#groupedU32;
+    const msg = this.#msgU32;
+    for (let m = i; m < j; m++) {
+      const k = at[sock[m]]++;
+      this.#groupedMsg[k] = m;
+      const w = (k * C.MMSGHDR_SIZE) >>> 2;
+      const a = this.#iovBase + m * IOV_PER_MSG * C.IOVEC_SIZE;
+      g[w + (C.MSGHDR_IOV >>> 2)] = a >>> 0;
+      g[w + (C.MSGHDR_IOV >>> 2) + 1] = Math.floor(a / 4294967296);
+      g[w + (C.MSGHDR_IOVLEN >>> 2)] = msg[((m * C.MMSGHDR_SIZE) >>> 2) + (C.MSGHDR_IOVLEN >>> 2)];
+    }
+    // after the sort, at[b] is where bucket b ends
+    let from = 0;
+    for (let b = 0; b < UDP_BUCKETS; b++) {
+      const to = at[b];
+      if (to > from && !this.#sendRange(this.#socks[b], b, this.#grouped, from, to, this.#groupedMsg)) {
+        return false;
+      }
+      from = to;
+    }
+    return true;
+  }
+
+  /**
+   * Sends entries [i, end) of the mmsghdr array `arr` on `fd` (`map`: entry → message, or identity).
+   * False when the route is gone.
+   */
+  #sendRange(
+    fd: number,
+    pollAt: number,
+    arr: Uint8Array,
+    i: number,
+    end: number,
+    map: Uint16Array | null,
+  ): boolean {
+    const r = this.#last;
     let retries = 0;
-    while (i < n) {
-      const rc = sendmmsg(this.fd, i === 0 ? this.#msgs : this.#msgs.subarray(i * C.MMSGHDR_SIZE), n - i, 0);
+    let icmpAt = -1;
+    while (i < end) {
+      const rc = sendmmsg(fd, i === 0 ? arr : arr.subarray(i * C.MMSGHDR_SIZE), end - i, 0);
       if (rc > 0) {
         r.packets += rc;
+        for (let k = i; k < i + rc; k++) this.#msgSent[map === null ? k : map[k]] = 1;
         i += rc;
         retries = 0;
         continue;
@@ -449,19 +621,27 @@ export class TunnelSender {
       if (e === EINTR) continue;
       if ((e === ENOBUFS || e === EAGAIN) && retries < 100) {
         retries++;
-        poll(this.#pfd, 1, 1);
+        poll(this.#pfd.subarray(pollAt * C.POLLFD_SIZE), 1, 1);
+        continue;
+      }
+      // a connected UDP socket reports an ICMP error once, on the next send: that packet did not go,
+      // and trying again tells a past ICMP error from a present one
+      if (icmpAt !== i && this.path === "udp" && fd !== this.#hdrFd && isIcmpErrno(e)) {
+        icmpAt = i;
         continue;
       }
       r.lastErrno = e;
       if (e === ENETUNREACH || e === EHOSTUNREACH || e === ENETDOWN) {
-        for (; i < n; i++) this.#mark(i, TunnelStatus.error);
         r.unreachable = true;
-        break;
+        return false;
       }
-      this.#mark(i++, e === EMSGSIZE ? TunnelStatus.oversize : TunnelStatus.error);
+      const m = map === null ? i : map[i];
+      this.#mark(m, e === EMSGSIZE ? TunnelStatus.oversize : TunnelStatus.error);
+      this.#msgSent[m] = 1;
+      i++;
       retries = 0;
     }
-    this.#nMsg = 0;
+    return true;
   }
 
   #mark(m: number, st: number): void {
@@ -487,7 +667,8 @@ export class TunnelSender {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    close(this.fd);
+    for (const fd of this.#socks) close(fd);
+    close(this.#hdrFd);
   }
 
   [Symbol.dispose](): void {
@@ -526,6 +707,96 @@ function sumAt(s: number, buf: Uint8Array, off: number, len: number, pos: number
   const part = fold(checksumAdd(0, buf, off, len));
   if ((pos & 1) === 0) return s + part;
   return s + (((part & 0xff) << 8) | (part >>> 8)); // an odd start swaps the bytes of its sum
+}
+
+function int32(v: number): Uint8Array {
+  return new Uint8Array(new Int32Array([v]).buffer);
+}
+
+function setSndBuf(fd: number, bytes: number): void {
+  if (setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUFFORCE, int32(bytes), 4) < 0) {
+    setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUF, int32(bytes), 4);
+  }
+}
+
+/** Errors a connected UDP socket reports for an ICMP message received earlier. */
+function isIcmpErrno(e: number): boolean {
+  return e === ECONNREFUSED || e === EHOSTUNREACH || e === ENETUNREACH || e === EHOSTDOWN;
+}
+
+/**
+ * Common settings of the fast-path sockets: TTL / hop limit 64, DF clear (IPv4), nothing ever queued
+ * for reading (a one-instruction classic BPF program, "return 0"). False when one is refused.
+ */
+function setupSender(fd: number, family: 4 | 6): boolean {
+  if (family === 4) {
+    if (setsockopt(fd, C.IPPROTO_IP, C.IP_TTL, int32(64), 4) < 0) return false;
+    if (setsockopt(fd, C.IPPROTO_IP, C.IP_MTU_DISCOVER, int32(C.IP_PMTUDISC_DONT), 4) < 0) return false;
+  } else if (setsockopt(fd, C.IPPROTO_IPV6, C.IPV6_UNICAST_HOPS, int32(64), 4) < 0) return false;
+  const insn = new Uint8Array(new ArrayBuffer(8));
+  insn[0] = 0x06; // BPF_RET | BPF_K, k = 0
+  const prog = new Uint8Array(new ArrayBuffer(16));
+  const pv = new DataView(prog.buffer);
+  pv.setUint16(0, 1, true);
+  pv.setBigUint64(8, BigInt(addrOf(insn)), true);
+  if (setsockopt(fd, C.SOL_SOCKET, C.SO_ATTACH_FILTER, prog, prog.length) < 0) return false;
+  setSndBuf(fd, 8 << 20);
+  return true;
+}
+
+/**
+ * A raw socket of protocol `proto` (17 or 47) for unfragmented packets, bound to `src` (the IPv6 UDP
+ * checksum built here covers that address): the kernel builds the IP header (its own IP id) from the
+ * route it caches per next hop. Not connected: ICMP errors do not turn into send errors. -1 when it
+ * cannot be set up (the IP_HDRINCL socket then sends everything).
+ */
+function protoSocket(family: 4 | 6, proto: number, src: IpAddress): number {
+  const fd = socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, proto);
+  if (fd < 0) return -1;
+  const sa = sockaddr(src, 0);
+  if (!setupSender(fd, family) || bind(fd, sa, sa.length) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/**
+ * {@link UDP_BUCKETS} UDP sockets connected to `dst`:`port`, socket b bound to `src` and a free source
+ * port 49152 + b + 32·t (t from a random start), IPv4 checksum off (RFC 7348 allows 0), IPv6 checksum
+ * by the kernel. Null when they cannot all be set up (the raw path is used instead).
+ */
+function udpPool(
+  family: 4 | 6,
+  src: IpAddress,
+  dst: IpAddress,
+  port: number,
+): { fds: number[]; ports: Uint16Array } | null {
+  const fds: number[] = [];
+  const ports = new Uint16Array(UDP_BUCKETS);
+  const span = 16384 / UDP_BUCKETS;
+  const start = crypto.getRandomValues(new Uint16Array(1))[0] % span;
+  const peer = sockaddr(dst, port);
+  for (let b = 0; b < UDP_BUCKETS; b++) {
+    const fd = socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_CLOEXEC, C.IPPROTO_UDP);
+    if (fd < 0) break;
+    fds.push(fd);
+    if (!setupSender(fd, family)) break;
+    if (family === 4 && setsockopt(fd, C.SOL_SOCKET, C.SO_NO_CHECK, int32(1), 4) < 0) break;
+    for (let t = 0; t < 64; t++) {
+      const p = VXLAN_SOURCE_PORT_MIN + b + UDP_BUCKETS * ((start + t) % span);
+      const sa = sockaddr(src, p);
+      if (bind(fd, sa, sa.length) === 0) {
+        ports[b] = p;
+        break;
+      }
+      if (errno() !== EADDRINUSE) break;
+    }
+    if (ports[b] === 0 || connect(fd, peer, peer.length) < 0) break;
+  }
+  if (fds.length === UDP_BUCKETS && ports.every((p) => p !== 0)) return { fds, ports };
+  for (const fd of fds) close(fd);
+  return null;
 }
 
 /** Checks that a raw IP socket can be opened (root or CAP_NET_RAW) before starting a worker. */

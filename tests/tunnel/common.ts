@@ -142,6 +142,21 @@ export async function accounted(path: string, n: number, p: LabProcess): Promise
   return s;
 }
 
+/** Reads `file` with tshark in `ns`: the `fields` of each packet matching `filter`. */
+export async function tshark(
+  lab: Lab,
+  ns: string,
+  file: string,
+  filter: string,
+  fields: string[],
+): Promise<string[][]> {
+  const args = ["tshark", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=|"];
+  for (const f of fields) args.push("-e", f);
+  const r = await lab.run(ns, args, { timeoutMs: 30_000 });
+  if (r.code !== 0) throw new Error(`tshark failed: ${r.stderr}`);
+  return r.stdout.split("\n").filter((l) => l !== "").map((l) => l.split("|"));
+}
+
 export function hex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -20,26 +20,13 @@ import {
   pair,
   readRing,
   snap,
+  tshark,
   until,
   writerUp,
 } from "./common.ts";
 
 const PY = "/usr/bin/python3";
 const SCAPY_SEND = new URL("./scapy_send.py", import.meta.url).pathname;
-
-async function tshark(
-  lab: Lab,
-  ns: string,
-  file: string,
-  filter: string,
-  fields: string[],
-): Promise<string[][]> {
-  const args = ["tshark", "-r", file, "-Y", filter, "-T", "fields", "-E", "separator=|"];
-  for (const f of fields) args.push("-e", f);
-  const r = await lab.run(ns, args, { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`tshark failed: ${r.stderr}`);
-  return r.stdout.split("\n").filter((l) => l !== "").map((l) => l.split("|"));
-}
 
 async function scapySend(lab: Lab, ns: string, dst: string, packets: unknown[]): Promise<void> {
   const r = await lab.run(ns, [PY, SCAPY_SEND], {

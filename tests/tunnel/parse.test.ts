@@ -22,6 +22,13 @@ Deno.test("tunnel: -E forms of the issue parse", () => {
     port: 4790,
   });
   assertEquals(parseEncapSpec("erspan", "rx"), { kind: "erspan", host: undefined });
+  assertEquals(parseEncapSpec("vxlan:[2001:db8::2]", "rx"), { kind: "vxlan", host: "2001:db8::2" });
+  assertEquals(parseEncapSpec("vxlan:2001:db8::2", "rx"), { kind: "vxlan", host: "2001:db8::2" });
+  assertEquals(parseEncapSpec("vxlan:[2001:db8::2]:4790", "rx"), {
+    kind: "vxlan",
+    host: "2001:db8::2",
+    port: 4790,
+  });
   assertThrows(() => parseEncapSpec("gretap", "tx"), FluxError);
   assertThrows(() => parseEncapSpec("erspan:198.18.0.1", "tx"), FluxError);
   assertThrows(() => parseEncapSpec("ipip:198.18.0.1", "tx"), FluxError);

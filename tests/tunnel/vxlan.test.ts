@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals, assertIncludes } from "../assert.ts";
 import { makeFrame } from "../lab.ts";
+import { UDP_BUCKETS } from "../../lib/io/tunnel_tx.ts";
 import {
   A4,
   accounted,
@@ -15,6 +16,7 @@ import {
   emptyRing,
   fillRing,
   fluxcapIn,
+  hex,
   labTest,
   must,
   pair,
@@ -203,6 +205,52 @@ labTest(
       await cap.waitForFrames(want.length, 2000);
       assertFrames(await cap.stop(), want, "reassembled by the kernel");
       await fx.stop();
+    } finally {
+      await p.lab.close();
+    }
+  },
+);
+
+labTest(
+  "vxlan: one UDP source port per flow; a peer answering 'port unreachable' costs no frame",
+  async () => {
+    const p = await pair("vxport");
+    try {
+      const { lab, b, a, dir } = p;
+      // nothing listens on UDP 4789 in b: every packet draws an ICMP port unreachable (rate-limited)
+      const udp = await lab.tcpdump(b, "vb", { direction: "in", filter: "udp dst port 4789", snaplen: 128 });
+      const icmp = await lab.tcpdump(b, "vb", { direction: "out", filter: "icmp", snaplen: 128 });
+      const n = 300;
+      const want = Array.from({ length: n }, (_, i) =>
+        makeFrame({
+          len: 60 + (i % 50),
+          seq: i,
+          src: `02:66:78:00:02:${(i % 40).toString(16).padStart(2, "0")}`,
+        }));
+      const ring = `${dir}/r`;
+      fillRing(ring, want);
+      const fx = fluxcapIn(lab, a, ["-tx", "-E", `vxlan:${B4}`, "--from-oldest", ring]);
+      const s = await accounted(ring, n, fx);
+      assertEquals(s.readers[0].framesSent, n, `sent: ${JSON.stringify(s.readers[0].drops)}`);
+      await udp.waitForFrames(n, 3000);
+      const pk = await udp.stop();
+      const replies = await icmp.stop();
+      await fx.stop();
+      assert(replies.length > 0, "the peer answered with ICMP port unreachable");
+      assertEquals(pk.length, n, "every frame went out");
+      // outer: Ethernet 14, IPv4 20, UDP 8, VXLAN 8; inner source MAC at 50 + 6
+      const portOf = new Map<string, Set<number>>();
+      for (const f of pk) {
+        const mac = hex(f.subarray(56, 62));
+        const set = portOf.get(mac) ?? new Set<number>();
+        set.add((f[34] << 8) | f[35]);
+        portOf.set(mac, set);
+      }
+      assertEquals(portOf.size, 40, "40 flows");
+      for (const [mac, ports] of portOf) assertEquals(ports.size, 1, `flow ${mac}: one source port`);
+      const all = new Set([...portOf.values()].map((x) => [...x][0]));
+      assert(all.size >= 8, `40 flows spread over ${all.size} source ports`);
+      assert(all.size <= UDP_BUCKETS, `at most one port per UDP socket of the pool, got ${all.size}`);
     } finally {
       await p.lab.close();
     }
