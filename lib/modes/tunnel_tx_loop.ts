@@ -13,7 +13,7 @@ import { FramePipeline } from "../ops/mod.ts";
 import { DropReason, ReaderKind, RingReader } from "../ring/mod.ts";
 import { errnoName, errnoText } from "../../ffi/mod.ts";
 import { type LoopContext, nap, stopping } from "./worker.ts";
-import { settleBatch } from "./settle.ts";
+import { settleBatch, throttle } from "./settle.ts";
 import type { TunnelTxJob } from "./tunnel_tx.ts";
 
 const WARN_EVERY_MS = 60_000;
@@ -48,24 +48,18 @@ export function run(job: TunnelTxJob, ctx: LoopContext): void {
   const batch = Math.min(sender.maxBatch, reader.maxBatch);
   const verdict = new Int8Array(batch); // -1 staged, else drop reason
   const peer = formatIp(job.dst);
-  let lastWarnOversize = -Infinity;
-  let lastWarnError = -Infinity;
+  const warn = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
+  const warnError = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
   let lastMtu = performance.now();
-  const warnOversize = (len: number) => {
-    const now = performance.now();
-    if (now - lastWarnOversize < WARN_EVERY_MS) return;
-    lastWarnOversize = now;
-    const max = sender.maxUnfragmented;
-    ctx.post({
-      type: "warn",
-      message: `Frame of ${len} bytes does not fit in one ${job.tunnel.toUpperCase()} packet to ${peer} ` +
-        `(path MTU ${sender.mtu}, ${sender.overhead} bytes of outer headers): counted as oversize and ` +
-        `skipped. Truncate frames with -s ${max}` +
-        (job.tunnel === "vxlan"
-          ? `, or allow IP fragmentation with --fragment (RFC 7348 advises against it)`
-          : ""),
-    });
-  };
+  const warnOversize = (len: number) =>
+    warn(() =>
+      `Frame of ${len} bytes does not fit in one ${job.tunnel.toUpperCase()} packet to ${peer} ` +
+      `(path MTU ${sender.mtu}, ${sender.overhead} bytes of outer headers): counted as oversize and ` +
+      `skipped. Truncate frames with -s ${sender.maxUnfragmented}` +
+      (job.tunnel === "vxlan"
+        ? `, or allow IP fragmentation with --fragment (RFC 7348 advises against it)`
+        : "")
+    );
   try {
     while (!stopping(ctx)) {
       const now = performance.now();
@@ -107,15 +101,10 @@ export function run(job: TunnelTxJob, ctx: LoopContext): void {
       const res = sender.flush();
       settleBatch(reader, { staged, tags: sender.tags, status: sender.status }, verdict, n, warnOversize);
       if (res.errors > 0) {
-        const t = performance.now();
-        if (t - lastWarnError > WARN_EVERY_MS) {
-          lastWarnError = t;
-          ctx.post({
-            type: "warn",
-            message: `Cannot send to ${peer}: ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
-              `frames counted as send errors, still running`,
-          });
-        }
+        warnError(() =>
+          `Cannot send to ${peer}: ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
+          `frames counted as send errors, still running`
+        );
         if (res.unreachable) nap(ctx, 20);
       }
     }

@@ -10,7 +10,7 @@ import { FramePipeline, type OpsConfig, TPID_8021AD, TPID_8021Q, TPID_QINQ } fro
 import { DropReason, ReaderKind, RingReader } from "../ring/mod.ts";
 import { errnoName, errnoText } from "../../ffi/mod.ts";
 import { type LoopContext, nap, stopping } from "./worker.ts";
-import { settleBatch } from "./settle.ts";
+import { settleBatch, throttle } from "./settle.ts";
 
 /** Job description posted by the transmit mode. */
 export interface TxNicJob {
@@ -51,21 +51,15 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
   }
   const passthrough = job.passthrough;
   const verdict = new Int8Array(reader.maxBatch); // -1 staged, else drop reason
-  let lastWarnOversize = -Infinity;
-  let lastWarnError = -Infinity;
+  const warn = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
+  const warnError = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
   let lastMtu = performance.now();
-  const warnOversize = (len: number) => {
-    const now = performance.now();
-    if (now - lastWarnOversize < WARN_EVERY_MS) return;
-    lastWarnOversize = now;
-    ctx.post({
-      type: "warn",
-      message:
-        `Frame of ${len} bytes is larger than "${job.iface}" can carry (MTU ${sender.mtu}): counted as ` +
-        `oversize and skipped. The usual cause is receive offloads left on where it was captured: ` +
-        `ethtool -K IF gro off lro off`,
-    });
-  };
+  const warnOversize = (len: number) =>
+    warn(() =>
+      `Frame of ${len} bytes is larger than "${job.iface}" can carry (MTU ${sender.mtu}): counted as ` +
+      `oversize and skipped. The usual cause is receive offloads left on where it was captured: ` +
+      `ethtool -K IF gro off lro off`
+    );
   try {
     while (!stopping(ctx)) {
       const now = performance.now();
@@ -117,16 +111,10 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
       const res = sender.flush();
       settleBatch(reader, { staged, tags: sender.tags, status: sender.status }, verdict, n, warnOversize);
       if (res.errors > 0) {
-        const t = performance.now();
-        if (t - lastWarnError > WARN_EVERY_MS) {
-          lastWarnError = t;
-          ctx.post({
-            type: "warn",
-            message:
-              `Cannot send on "${job.iface}": ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
-              `frames counted as send errors, still running`,
-          });
-        }
+        warnError(() =>
+          `Cannot send on "${job.iface}": ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
+          `frames counted as send errors, still running`
+        );
         if (res.linkDown) nap(ctx, 20);
       }
     }
