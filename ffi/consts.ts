@@ -189,3 +189,23 @@ export const IP_TTL = 2;
 export const IPV6_UNICAST_HOPS = 16;
 export const SO_ATTACH_FILTER = 26;
 export const SO_NO_CHECK = 11;
+
+// per-packet receive metadata on tunnel sockets (appended for lib/io/tunnel_rx.ts)
+/** msghdr: control(ptr)@32 controllen(size_t)@40 */
+export const MSGHDR_CONTROL = 32;
+export const MSGHDR_CONTROLLEN = 40;
+/** msg_flags: some control messages did not fit the control buffer */
+export const MSG_CTRUNC = 0x08;
+/** cmsghdr (x86_64): len(size_t)@0 level(i32)@8 type(i32)@12, data@16; each one padded to 8 bytes */
+export const CMSG_HDR_SIZE = 16;
+export const CMSG_LEVEL = 8;
+export const CMSG_TYPE = 12;
+/** SO_TIMESTAMPNS_OLD on x86_64; its control message (SCM_TIMESTAMPNS) holds a timespec {i64 sec, i64 nsec} */
+export const SO_TIMESTAMPNS = 35;
+export const SCM_TIMESTAMPNS = 35;
+/** the kernel attaches the socket's cumulative drop count (u32) to datagrams queued after a drop */
+export const SO_RXQ_OVFL = 40;
+/** getsockopt: u32[SK_MEMINFO_VARS] of socket memory counters, the drop count at SK_MEMINFO_DROPS */
+export const SO_MEMINFO = 55;
+export const SK_MEMINFO_VARS = 9;
+export const SK_MEMINFO_DROPS = 8;

@@ -9,6 +9,14 @@
  * Without a local address, both families are opened (IPv6 only when the host has it). With `-i IF`,
  * every socket is bound to the device (SO_BINDTODEVICE).
  *
+ * Each datagram comes with control messages in a buffer of its own (JS-owned, parsed bounds-checked):
+ * - its kernel receive time (SO_TIMESTAMPNS), which becomes the ring record's time;
+ * - once the socket has dropped something, the socket's cumulative drop count as of when the datagram
+ *   was queued (SO_RXQ_OVFL).
+ * Drops after the last queued datagram show in no control message, so {@link TunnelReceiver.kernelStats}
+ * also asks each socket for its drop count (SO_MEMINFO). Both read the same kernel counter (`sk_drops`:
+ * receive buffer full, bad UDP checksum, socket filter); the receiver keeps the highest value seen.
+ *
  * @module
  */
 import {
@@ -18,6 +26,7 @@ import {
   close,
   cstr,
   errno,
+  getsockopt,
   poll,
   recvmmsg,
   setsockopt,
@@ -39,6 +48,16 @@ export interface TunnelRxConfig {
   port?: number;
   /** Packets per `recvmmsg` (default 64). */
   batch?: number;
+  /** Socket receive buffer in bytes (SO_RCVBUFFORCE, else SO_RCVBUF; default 32 MiB). */
+  rcvbuf?: number;
+}
+
+/** Kernel counters of the tunnel sockets since the previous {@link TunnelReceiver.kernelStats}. */
+export interface KernelRxStats {
+  /** Datagrams the kernel dropped on the sockets' receive side. */
+  drops: number;
+  /** Datagrams the kernel handed to the sockets: received plus dropped. */
+  packets: number;
 }
 
 /** One open socket. */
@@ -48,12 +67,22 @@ export interface RxSocket {
   /** True when packets start with their IPv4 header (IPv4 raw sockets). */
   ipHeader: boolean;
   what: string;
+  /** The socket's cumulative drop count as last seen (u32, wraps). */
+  drops: number;
+  /** False once SO_MEMINFO failed on it. */
+  meminfo: boolean;
 }
 
 const EAGAIN = 11;
 const EINTR = 4;
 const SLOT = 65536 + DECAP_HEADROOM + 16;
 const MAX_PACKET = 65535 + 8;
+/**
+ * Control buffer bytes per datagram: a timestamp (16 + 16) and a drop count (16 + 4, padded to 24) take
+ * 56; the rest is slack so that a control message we did not ask for cannot push ours out (MSG_CTRUNC).
+ */
+const CTRL_SLOT = 128;
+const W_CTRLLEN = C.MSGHDR_CONTROLLEN >>> 2;
 
 /** Batched receive of tunnel packets. */
 export class TunnelReceiver {
@@ -65,6 +94,24 @@ export class TunnelReceiver {
   readonly lens: Uint32Array;
   /** True when packet i did not fit its buffer (MSG_TRUNC). */
   readonly truncated: Uint8Array;
+  /**
+   * Receive time of packet i (CLOCK_REALTIME): the kernel's (SO_TIMESTAMPNS), or the time `recv`
+   * returned for a packet that came without one.
+   */
+  readonly secs: Uint32Array;
+  readonly nsecs: Uint32Array;
+  /** Packets received so far whose time is the kernel's / the fallback one (diagnostics). */
+  kernelTimes = 0;
+  fallbackTimes = 0;
+  /** Control buffers: packet i's at `i * CTRL_SLOT`. */
+  #ctrl: Uint8Array;
+  #ctrlU32: Uint32Array;
+  #newDrops = 0;
+  #newPackets = 0;
+  #mem = new Uint8Array(4 * C.SK_MEMINFO_VARS);
+  #memU32 = new Uint32Array(this.#mem.buffer);
+  #memLen = new Uint32Array(1);
+  #memLenBytes = new Uint8Array(this.#memLen.buffer);
   #msgs: Uint8Array;
   #msgU32: Uint32Array;
   #iov: Uint8Array;
@@ -90,6 +137,11 @@ export class TunnelReceiver {
     this.offs = new Uint32Array(n);
     this.lens = new Uint32Array(n);
     this.truncated = new Uint8Array(n);
+    this.secs = new Uint32Array(n);
+    this.nsecs = new Uint32Array(n);
+    this.#ctrl = new Uint8Array(n * CTRL_SLOT);
+    this.#ctrlU32 = new Uint32Array(this.#ctrl.buffer);
+    const ctrlAddr = addrOf(this.#ctrl);
     this.#msgs = new Uint8Array(n * C.MMSGHDR_SIZE);
     this.#msgU32 = new Uint32Array(this.#msgs.buffer);
     this.#iov = new Uint8Array(n * C.IOVEC_SIZE);
@@ -108,6 +160,10 @@ export class TunnelReceiver {
       this.#msgU32[w + (C.MSGHDR_IOV >>> 2)] = v >>> 0;
       this.#msgU32[w + (C.MSGHDR_IOV >>> 2) + 1] = Math.floor(v / 4294967296);
       this.#msgU32[w + (C.MSGHDR_IOVLEN >>> 2)] = 1;
+      const c = ctrlAddr + i * CTRL_SLOT;
+      this.#msgU32[w + (C.MSGHDR_CONTROL >>> 2)] = c >>> 0;
+      this.#msgU32[w + (C.MSGHDR_CONTROL >>> 2) + 1] = Math.floor(c / 4294967296);
+      this.#msgU32[w + W_CTRLLEN] = CTRL_SLOT;
     }
     this.#pfd = new Uint8Array(C.POLLFD_SIZE * this.sockets.length);
     this.#pfdView = new DataView(this.#pfd.buffer);
@@ -138,12 +194,25 @@ export class TunnelReceiver {
       const n = recvmmsg(s.fd, this.#msgs, this.batch, C.MSG_DONTWAIT, null);
       if (n >= 0) {
         const u = this.#msgU32;
+        const ms = Date.now();
+        const fsec = Math.floor(ms / 1000);
+        const fnsec = (ms % 1000) * 1_000_000;
         for (let k = 0; k < n; k++) {
           const w = (k * C.MMSGHDR_SIZE) >>> 2;
           this.lens[k] = u[w + (C.MMSGHDR_LEN >>> 2)];
           this.truncated[k] = (u[w + (C.MSGHDR_FLAGS >>> 2)] & C.MSG_TRUNC) !== 0 ? 1 : 0;
           u[w + (C.MSGHDR_FLAGS >>> 2)] = 0;
+          // msg_controllen is value-result: the kernel left the bytes it used; give the slot back whole.
+          let clen = u[w + W_CTRLLEN];
+          if (u[w + W_CTRLLEN + 1] !== 0 || clen > CTRL_SLOT) clen = 0; // not ours to trust
+          u[w + W_CTRLLEN] = CTRL_SLOT;
+          u[w + W_CTRLLEN + 1] = 0;
+          this.secs[k] = fsec;
+          this.nsecs[k] = fnsec;
+          if (clen === 0 || !this.#controls(s, k, clen)) this.fallbackTimes++;
+          else this.kernelTimes++;
         }
+        this.#newPackets += n;
         return n;
       }
       const e = errno();
@@ -151,6 +220,69 @@ export class TunnelReceiver {
       if (e !== EINTR) throw new SysError("receive", "from tunnel socket", s.what, e);
     }
     return 0;
+  }
+
+  /**
+   * Walks packet `k`'s control messages (`len` bytes of its slot): its time into `secs[k]`/`nsecs[k]`,
+   * a drop count into the socket's. Every length is checked against the slot before a read. Returns
+   * whether a timestamp was found.
+   */
+  #controls(s: RxSocket, k: number, len: number): boolean {
+    const c = this.#ctrlU32;
+    const base = (k * CTRL_SLOT) >>> 2;
+    let time = false;
+    let o = 0;
+    while (o + C.CMSG_HDR_SIZE <= len) {
+      const w = base + (o >>> 2);
+      const cl = c[w];
+      if (c[w + 1] !== 0 || cl < C.CMSG_HDR_SIZE || cl > len - o) break; // malformed: stop here
+      if (c[w + (C.CMSG_LEVEL >>> 2)] === C.SOL_SOCKET) {
+        const type = c[w + (C.CMSG_TYPE >>> 2)];
+        const data = cl - C.CMSG_HDR_SIZE;
+        const d = w + (C.CMSG_HDR_SIZE >>> 2);
+        if (type === C.SCM_TIMESTAMPNS && data >= 16) {
+          // struct timespec { i64 tv_sec; i64 tv_nsec }: a time after 1970 and before 2106
+          if (c[d + 1] === 0 && c[d + 3] === 0 && c[d + 2] < 1_000_000_000) {
+            this.secs[k] = c[d];
+            this.nsecs[k] = c[d + 2];
+            time = true;
+          }
+        } else if (type === C.SO_RXQ_OVFL && data >= 4) {
+          this.#sawDrops(s, c[d]);
+        }
+      }
+      o += (cl + 7) & ~7;
+    }
+    return time;
+  }
+
+  /** Takes `v`, a reading of the socket's cumulative (wrapping u32) drop count, if newer than the last. */
+  #sawDrops(s: RxSocket, v: number): void {
+    const d = (v - s.drops) >>> 0;
+    if (d !== 0 && d < 0x80000000) {
+      s.drops = v >>> 0;
+      this.#newDrops += d;
+    }
+  }
+
+  /**
+   * Kernel drops and datagrams (received + dropped) since the previous call. Also asks every socket for
+   * its drop count (SO_MEMINFO): drops after the last datagram read show in no control message.
+   */
+  kernelStats(): KernelRxStats {
+    if (!this.#closed) {
+      for (const s of this.sockets) {
+        if (!s.meminfo) continue;
+        this.#memLen[0] = this.#mem.length;
+        const rc = getsockopt(s.fd, C.SOL_SOCKET, C.SO_MEMINFO, this.#mem, this.#memLenBytes);
+        if (rc < 0 || this.#memLen[0] < 4 * (C.SK_MEMINFO_DROPS + 1)) s.meminfo = false;
+        else this.#sawDrops(s, this.#memU32[C.SK_MEMINFO_DROPS]);
+      }
+    }
+    const r = { drops: this.#newDrops, packets: this.#newPackets + this.#newDrops };
+    this.#newDrops = 0;
+    this.#newPackets = 0;
+    return r;
   }
 
   close(): void {
@@ -171,10 +303,13 @@ function describe(fam: 4 | 6, cfg: TunnelRxConfig, proto: string): string {
 }
 
 function setup(fd: number, fam: 4 | 6, cfg: TunnelRxConfig, what: string, port: number): void {
-  const big = new Int32Array([32 << 20]);
+  const big = new Int32Array([cfg.rcvbuf ?? 32 << 20]);
   if (setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUFFORCE, new Uint8Array(big.buffer), 4) < 0) {
     setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUF, new Uint8Array(big.buffer), 4);
   }
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  check(setsockopt(fd, C.SOL_SOCKET, C.SO_TIMESTAMPNS, one, 4), "enable", "receive timestamps on", what);
+  check(setsockopt(fd, C.SOL_SOCKET, C.SO_RXQ_OVFL, one, 4), "enable", "drop counts on", what);
   if (cfg.iface) {
     const name = cstr(cfg.iface);
     check(
@@ -211,7 +346,7 @@ function rawSocket(fam: 4 | 6, cfg: TunnelRxConfig): RxSocket | null {
     close(fd);
     throw e;
   }
-  return { fd, family: fam, ipHeader: fam === 4, what };
+  return { fd, family: fam, ipHeader: fam === 4, what, drops: 0, meminfo: true };
 }
 
 function udpSocket(fam: 4 | 6, cfg: TunnelRxConfig): RxSocket | null {
@@ -231,5 +366,5 @@ function udpSocket(fam: 4 | 6, cfg: TunnelRxConfig): RxSocket | null {
     if (fam === 6 && !cfg.local && e instanceof SysError && e.code === "EADDRNOTAVAIL") return null;
     throw e;
   }
-  return { fd, family: fam, ipHeader: false, what };
+  return { fd, family: fam, ipHeader: false, what, drops: 0, meminfo: true };
 }

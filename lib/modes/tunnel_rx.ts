@@ -35,6 +35,8 @@ export interface TunnelRxJob {
   iface?: string;
   key?: number;
   port: number;
+  /** Socket receive buffer in bytes (`FLUXCAP_TUNNEL_RCVBUF`; default 32 MiB). */
+  rcvbuf?: number;
   /** For the ring's writer description. */
   desc: string;
 }
@@ -58,6 +60,7 @@ export async function runTunnelReceive(
   const local = spec.host === undefined ? undefined : resolveHost(spec.host);
   if (a.iface !== undefined) ifIndex(a.iface);
   checkRing(ring);
+  const rcvbuf = receiveBuffer();
   const job: TunnelRxJob = {
     kind: "rx-tunnel",
     tunnel: spec.kind,
@@ -68,6 +71,7 @@ export async function runTunnelReceive(
     iface: a.iface,
     key,
     port,
+    rcvbuf,
     desc: `rx ${spec.kind}${local ? `:${formatIp(local)}` : ""}${a.iface ? ` ${a.iface}` : ""}`,
   };
   if (a.verbose) {
@@ -96,4 +100,21 @@ export async function runTunnelReceive(
     seconds,
     everySecond: a.verbose ? verboseTicker(ring, "rx", log) : undefined,
   });
+}
+
+/**
+ * The tunnel sockets' receive buffer from `FLUXCAP_TUNNEL_RCVBUF` (bytes, 4096..2 GiB - 1), or undefined
+ * for the default (32 MiB). A small one makes kernel drops easy to provoke (the tests do).
+ */
+function receiveBuffer(): number | undefined {
+  const name = "FLUXCAP_TUNNEL_RCVBUF";
+  // Without --allow-env: the default, and no permission prompt.
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") return undefined;
+  const v = Deno.env.get(name);
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < 4096 || n > 0x7fffffff) {
+    throw new FluxError(`Invalid ${name} "${v}": bytes, 4096 to 2147483647`);
+  }
+  return n;
 }

@@ -1,7 +1,8 @@
 /**
  * The tunnel receive loop (`-rx -E …`), run in a Worker: `poll` (≤ 100 ms) → `recvmmsg` batches →
  * each packet decapsulated on its own (a bad one is counted and skipped, the rest of its batch kept) →
- * frame operations → ring, one commit per batch.
+ * frame operations → ring, one commit per batch, each record stamped with its packet's kernel receive
+ * time. The sockets' kernel drop counts go into the ring ten times a second, as with `-rx -i`.
  *
  * @module
  */
@@ -14,10 +15,18 @@ import type { TunnelRxJob } from "./tunnel_rx.ts";
 
 /** Batches read from one socket before the stop flag is checked again. */
 const BATCHES_PER_TURN = 16;
+/** Kernel drop counts go into the ring this often (ms). */
+const STATS_MS = 100;
 
 /** Runs until the stop flag is set. */
 export function run(job: TunnelRxJob, ctx: LoopContext): void {
-  const rx = new TunnelReceiver({ kind: job.tunnel, local: job.local, iface: job.iface, port: job.port });
+  const rx = new TunnelReceiver({
+    kind: job.tunnel,
+    local: job.local,
+    iface: job.iface,
+    port: job.port,
+    rcvbuf: job.rcvbuf,
+  });
   let writer: RingWriter;
   try {
     writer = RingWriter.open(job.ring, { desc: job.desc }, job.ring);
@@ -29,9 +38,19 @@ export function run(job: TunnelRxJob, ctx: LoopContext): void {
   const decap = new Decapsulator(job.tunnel, job.key);
   const pipe = new FramePipeline(job.ops, "rx");
   const passthrough = job.passthrough;
+  const kernelStats = () => {
+    const k = rx.kernelStats();
+    writer.addKernelStats(k.drops, k.packets);
+  };
+  let nextStats = performance.now() + STATS_MS;
   try {
     while (!stopping(ctx)) {
-      if (rx.wait(100) === 0) {
+      const now = performance.now();
+      if (now >= nextStats) {
+        kernelStats();
+        nextStats = nextStats + STATS_MS > now ? nextStats + STATS_MS : now + STATS_MS;
+      }
+      if (rx.wait(Math.min(STATS_MS, Math.ceil(nextStats - now))) === 0) {
         writer.commit();
         continue;
       }
@@ -41,10 +60,9 @@ export function run(job: TunnelRxJob, ctx: LoopContext): void {
         for (let turn = 0; turn < BATCHES_PER_TURN; turn++) {
           const n = rx.recv(s);
           if (n === 0) break;
-          const ms = Date.now();
-          const sec = Math.floor(ms / 1000);
-          const nsec = (ms % 1000) * 1_000_000;
           const buf = rx.buf;
+          const secs = rx.secs;
+          const nsecs = rx.nsecs;
           for (let i = 0; i < n; i++) {
             if (rx.truncated[i]) {
               writer.addDrop(DropReason.oversize);
@@ -61,7 +79,7 @@ export function run(job: TunnelRxJob, ctx: LoopContext): void {
               if (at < 0) writer.addDrop(DropReason.oversize);
               else {
                 writer.data.set(buf.subarray(at0, at0 + len), at);
-                writer.finish(len, len, sec, nsec);
+                writer.finish(len, len, secs[i], nsecs[i]);
               }
             } else {
               const at = writer.reserve(len + 4);
@@ -77,7 +95,7 @@ export function run(job: TunnelRxJob, ctx: LoopContext): void {
                     : pipe.vlanAction === VlanAction.strip
                     ? -4
                     : 0;
-                  writer.finish(out, Math.max(out, len + g), sec, nsec);
+                  writer.finish(out, Math.max(out, len + g), secs[i], nsecs[i]);
                 }
               }
             }
@@ -88,6 +106,7 @@ export function run(job: TunnelRxJob, ctx: LoopContext): void {
       }
     }
   } finally {
+    kernelStats();
     writer.commit();
     rx.close();
     writer.close();
