@@ -1,22 +1,10 @@
 // Seeded fuzzing helpers for the codec tests: a xorshift PRNG (so failures reproduce) and mutators.
 
 import { AssertionError } from "node:assert/strict";
+import { Rng } from "../../lib/lab/traffic.ts";
 
-/** xorshift32: tiny, fast and deterministic for a given non-zero seed. */
-export class XorShift {
-  #s: number;
-  constructor(seed: number) {
-    this.#s = (seed >>> 0) || 0x9e3779b9;
-  }
-  /** Next unsigned 32-bit value. */
-  next(): number {
-    let x = this.#s;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#s = x >>> 0;
-    return this.#s;
-  }
+/** xorshift32 (the lab's {@link Rng}) with the helpers the fuzzers use. */
+export class XorShift extends Rng {
   /** Uniform-ish integer in [0, n). */
   below(n: number): number {
     return n <= 0 ? 0 : this.next() % n;
