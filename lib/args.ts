@@ -52,6 +52,8 @@ export interface Args {
   vxlanPort?: string;
   fragment: boolean;
   seconds?: string;
+  /** Options given, by their long name (`vlan`, `write`, …), for the applicability check. */
+  given: string[];
 }
 
 interface Spec {
@@ -133,6 +135,7 @@ export function parseArgs(argv: string[]): Args {
     once: false,
     pace: false,
     fragment: false,
+    given: [],
   };
   let mode: Mode | null = null;
   const setMode = (m: Mode, spelled: string) => {
@@ -158,7 +161,10 @@ export function parseArgs(argv: string[]): Args {
         return;
       case "iface":
         if (value === "o") setMode("watch", "-io");
-        else a.iface = value;
+        else {
+          a.iface = value;
+          if (!a.given.includes("interface")) a.given.push("interface");
+        }
         return;
       case "mode":
         if (spec.long === "version") setMode("version", spelled);
@@ -167,8 +173,13 @@ export function parseArgs(argv: string[]): Args {
       case "verbose":
         a.verbose++;
         return;
+      case "size":
+        a.size = value;
+        if (!a.given.includes("size")) a.given.push("size");
+        return;
       default:
         (a as unknown as Record<string, unknown>)[spec.key] = spec.arg ? value : true;
+        if (!a.given.includes(spec.long)) a.given.push(spec.long);
     }
   };
 
@@ -216,8 +227,85 @@ export function parseArgs(argv: string[]): Args {
     }
     a.rings.push(arg);
   }
+  if (mode === null && argv.length > 0) {
+    throw new UsageError("No mode given: use -cr, -rx, -tx or -io (see fluxcap -h)");
+  }
   a.mode = mode ?? "help";
+  checkApplicable(a);
   return a;
+}
+
+/** Short spelling of an option for messages. */
+function spell(long: string): string {
+  const s = SPECS.find((x) => x.long === long);
+  return s?.short ? `-${s.short}` : `--${long}`;
+}
+
+const COMMON_OPS = ["vlan", "filter", "sample", "size", "trim", "verbose", "metrics", "seconds"];
+/** Which options each mode (and transmit/receive target) takes. */
+const APPLICABLE: Record<string, string[]> = {
+  "create": ["size", "keep", "verbose"],
+  "rx nic": [...COMMON_OPS, "interface", "strip-vlan", "frame-size", "blocks", "block-size"],
+  "rx tunnel": [...COMMON_OPS, "interface", "strip-vlan", "encap", "key"],
+  "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],
+  "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest"],
+  "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest"],
+  "tx file": [...COMMON_OPS, "write", "rotate-seconds", "rotate-megabytes", "from-oldest"],
+  "watch": ["json", "once", "metrics", "seconds", "verbose"],
+  "demo": ["seconds", "json", "verbose"],
+  "help": [],
+  "version": [],
+};
+
+const MODE_TEXT: Record<string, string> = {
+  "create": "-cr (create rings)",
+  "rx nic": "-rx -i (capture from a NIC)",
+  "rx tunnel": "-rx -E (receive a tunnel)",
+  "rx file": "-rx --read (replay a capture file)",
+  "tx nic": "-tx -i (send on a NIC)",
+  "tx tunnel": "-tx -E (send into a tunnel)",
+  "tx file": "-tx -w (write capture files)",
+  "watch": "-io (watch)",
+  "demo": "demo",
+};
+
+/**
+ * Refuses options that do nothing in the chosen mode (a silently ignored `-w` or `--read` would leave
+ * a user believing a file is written or replayed), and validates `--seconds`.
+ */
+function checkApplicable(a: Args): void {
+  if (a.seconds !== undefined) {
+    const n = Number(a.seconds);
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(a.seconds.trim()) || !(n > 0)) {
+      throw new UsageError(`Invalid --seconds "${a.seconds}": expected a number of seconds greater than 0`);
+    }
+    if (n > 315_360_000) {
+      throw new UsageError(`Invalid --seconds "${a.seconds}": at most 315360000 (10 years)`);
+    }
+  }
+  let key: string = a.mode;
+  if (a.mode === "rx" || a.mode === "tx") {
+    const targets = [
+      a.encap !== undefined ? "-E" : "",
+      a.mode === "rx" && a.read !== undefined ? "--read" : "",
+      a.mode === "tx" && a.write !== undefined ? "-w" : "",
+    ].filter((t) => t !== "");
+    if (targets.length > 1) throw new UsageError(`Options ${targets.join(" and ")} cannot be combined`);
+    const target = a.encap !== undefined
+      ? "tunnel"
+      : (a.mode === "rx" ? a.read : a.write) !== undefined
+      ? "file"
+      : "nic";
+    key = `${a.mode} ${target}`;
+    if (a.mode === "tx" && target !== "nic" && a.iface !== undefined) {
+      throw new UsageError(`Option -i cannot be combined with ${targets[0]} on -tx`);
+    }
+  }
+  if (key === "help" || key === "version") return;
+  const allowed = APPLICABLE[key] ?? [];
+  for (const g of a.given) {
+    if (!allowed.includes(g)) throw new UsageError(`Option ${spell(g)} does not apply to ${MODE_TEXT[key]}`);
+  }
 }
 
 function modeSpelling(m: Mode): string {

@@ -8,3 +8,14 @@ export class FluxError extends Error {
     this.name = "FluxError";
   }
 }
+
+/**
+ * The interface a loop is bound to was removed (driver reload, hot-unplug, veth recreated): its socket
+ * is bound to an index that no longer exists. The process ends with this error so that a supervisor
+ * restarts fluxcap on the new interface.
+ */
+export function throwInterfaceGone(iface: string): never {
+  throw new FluxError(
+    `Interface "${iface}" went away (it no longer exists): stopping, so that a supervisor can restart fluxcap`,
+  );
+}

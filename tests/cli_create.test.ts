@@ -244,3 +244,31 @@ Deno.test("cli: -h prints the usage; no arguments prints it to stderr and exits 
   assertEquals(none.code, 1);
   assertIncludes(none.stderr, "usage: fluxcap");
 });
+
+Deno.test(
+  "cli: no mode, options that do not apply, bad --seconds, tiny snap lengths, -w onto a ring",
+  withDir(async (dir) => {
+    assertEquals((await fluxcap(["-cr", "-s", "1m", "a", "b"], { cwd: dir })).code, 0);
+    const cases: [string[], string][] = [
+      [["-s", "100m", "cisco"], "No mode given: use -cr, -rx, -tx or -io"],
+      [["-i", "eth1", "cisco"], "No mode given"],
+      [["-rx", "-i", "eth1", "-w", "x.pcap", "a"], "Option -w does not apply to -rx -i (capture from a NIC)"],
+      [["-rx", "-E", "gretap", "--read", "f.pcap", "a"], "Options -E and --read cannot be combined"],
+      [["-tx", "-E", "gretap:198.18.0.1", "-w", "x.pcap", "a"], "Options -E and -w cannot be combined"],
+      [["-io", "-i", "eth1", "a"], "Option -i does not apply to -io (watch)"],
+      [["-cr", "-V", "100", "-s", "1m", "a"], "Option -V does not apply to -cr (create rings)"],
+      [["-tx", "-i", "eth2", "--read", "f", "a"], "Option --read does not apply to -tx -i (send on a NIC)"],
+      [["-rx", "-i", "eth1", "--seconds", "3000000000", "a"], 'Invalid --seconds "3000000000"'],
+      [["-rx", "-i", "eth1", "--seconds", "0x10", "a"], 'Invalid --seconds "0x10"'],
+      [["-tx", "-i", "eth2", "-s", "13", "a"], 'Invalid snap length "13": at least 14 bytes'],
+      [["-tx", "-w", "b", "a"], 'Cannot write capture file "b": it is a fluxcap ring'],
+    ];
+    for (const [args, text] of cases) {
+      const r = await fluxcap(args, { cwd: dir });
+      assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+      assertIncludes(r.stderr, text);
+      assertEquals(r.stderr.trim().split("\n").length, 1, "one line");
+    }
+    RingFile.open(`${dir}/b`).close(); // still a ring
+  }),
+);

@@ -540,3 +540,61 @@ labTest("nic: idle -rx and -tx sleep in the kernel (about 0% CPU on an idle link
     await t.lab.close();
   }
 });
+
+labTest(
+  "nic: an interface that goes away ends -rx and -tx with one clear line (exit 1), so a supervisor restarts them",
+  async () => {
+    const t = await topology();
+    try {
+      const ring = `${t.dir}/r`;
+      createRing(ring, { size: 8 << 20 });
+      const rx = start(t, ["-rx", "-i", "in0", ring]);
+      const tx = start(t, ["-tx", "-i", "out1", ring]);
+      await attached(ring, true, 1);
+      await t.lab.run(t.fx, ["ip", "link", "del", "in0"]);
+      await t.lab.run(t.fx, ["ip", "link", "del", "out1"]);
+      for (const [p, name] of [[rx, "in0"], [tx, "out1"]] as const) {
+        const res = await Promise.race([p.done, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+        assert(res !== null, `${name}: the process ended`);
+        assertEquals(res!.code, 1);
+        assertIncludes(res!.stderr, `Interface "${name}" went away`);
+        assertEquals(res!.stderr.trim().split("\n").length, 1);
+      }
+      t.procs = [];
+    } finally {
+      await t.lab.close();
+    }
+  },
+);
+
+labTest(
+  "nic: the capture link going down and up: -rx survives without spinning and captures again",
+  async () => {
+    const t = await topology();
+    try {
+      const ring = `${t.dir}/r`;
+      createRing(ring, { size: 8 << 20 });
+      const rx = start(t, ["-rx", "-i", "in0", ring]);
+      await attached(ring, true, 0);
+      await t.lab.sendFrames(t.gen, "g0", mixedFrames(50));
+      await t.lab.run(t.fx, ["ip", "link", "set", "in0", "down"]);
+      const cpu = () => {
+        const f = Deno.readTextFileSync(`/proc/${rx.pid}/stat`).split(") ")[1].split(" ");
+        return (Number(f[11]) + Number(f[12])) / 100;
+      };
+      const before = cpu();
+      await new Promise((r) => setTimeout(r, 2000));
+      const used = cpu() - before;
+      assert(used < 0.2, `rx used ${used} s of CPU in 2 s while its link was down`);
+      assert(!rx.exited, "rx still running");
+      await t.lab.run(t.fx, ["ip", "link", "set", "in0", "up"]);
+      await new Promise((r) => setTimeout(r, 1500));
+      await t.lab.sendFrames(t.gen, "g0", mixedFrames(70, 100));
+      const s = await settle(ring, 120);
+      assertEquals(s.frames, 120, "frames before and after the flap are captured");
+      await stopAll(t);
+    } finally {
+      await t.lab.close();
+    }
+  },
+);

@@ -9,8 +9,10 @@ import {
   C,
   check,
   close,
+  cstr,
   errno,
   getsockopt,
+  if_nametoindex,
   mmap,
   munmap,
   poll,
@@ -29,6 +31,8 @@ export interface KernelRingOptions {
   /** -S: block size as log2 (22 = 4 MiB). */
   blockSizeLog2?: number;
 }
+
+const SO_ERROR = 4;
 
 /** Defaults of fluxcap 3.2: 64 blocks of 4 MiB, 2048-byte frames. */
 export const KERNEL_RING_DEFAULTS: Required<KernelRingOptions> = {
@@ -84,6 +88,9 @@ export class PacketCapture {
   #pfd = new Uint8Array(C.POLLFD_SIZE);
   #stats = new Uint32Array(3);
   #statsLen = new Uint32Array([12]);
+  #err = new Int32Array(1);
+  #errLen = new Uint32Array(1);
+  #napCell = new Int32Array(new SharedArrayBuffer(4));
   #closed = false;
 
   constructor(ifname: string, opts: KernelRingOptions = {}) {
@@ -178,11 +185,34 @@ export class PacketCapture {
     this.#block = (this.#block + 1) % this.blockNr;
   }
 
-  /** Blocks in poll(2) until a block is ready or `timeoutMs` passes. */
-  wait(timeoutMs: number): void {
+  /**
+   * Blocks in poll(2) until a block is ready or `timeoutMs` passes; returns poll's revents (POLLERR or
+   * POLLHUP when the interface went away).
+   */
+  wait(timeoutMs: number): number {
     this.#pfd[6] = 0;
     this.#pfd[7] = 0;
     poll(this.#pfd, 1, timeoutMs);
+    const ev = this.#pfd[6] | (this.#pfd[7] << 8);
+    if ((ev & C.POLLERR) !== 0) {
+      // A pending socket error (ENETDOWN when the link goes down) keeps poll returning at once until it
+      // is read: read it (SO_ERROR clears it), then nap for the rest of the timeout.
+      this.#errLen[0] = 4;
+      getsockopt(
+        this.fd,
+        C.SOL_SOCKET,
+        SO_ERROR,
+        new Uint8Array(this.#err.buffer),
+        new Uint8Array(this.#errLen.buffer),
+      );
+      Atomics.wait(this.#napCell, 0, 0, timeoutMs);
+    }
+    return ev;
+  }
+
+  /** True while an interface of this name still has the index bound at start. */
+  stillThere(): boolean {
+    return if_nametoindex(cstr(this.ifname)) === this.ifindex;
   }
 
   /** Reads and resets the kernel's counters: packets seen (drops included) and drops. */

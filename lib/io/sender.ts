@@ -13,7 +13,9 @@ import {
   C,
   check,
   close,
+  cstr,
   errno,
+  if_nametoindex,
   mmap,
   munmap,
   poll,
@@ -88,6 +90,7 @@ export function maxFrameLen(mtu: number, tagged: boolean): number {
 export class PacketSender {
   readonly ifname: string;
   readonly fd: number;
+  readonly ifindex: number;
   readonly maxBatch: number;
   /** Outcome per staged frame after flush (SendStatus). */
   readonly status: Uint8Array;
@@ -106,8 +109,9 @@ export class PacketSender {
 
   constructor(ifname: string, opts: SenderOptions = {}) {
     this.ifname = ifname;
-    const { fd } = packetSocket(ifname, opts.qdiscBypass ?? false);
+    const { fd, ifindex } = packetSocket(ifname, opts.qdiscBypass ?? false);
     this.fd = fd;
+    this.ifindex = ifindex;
     this.mtu = ifMtu(ifname);
     this.maxBatch = opts.maxBatch ?? 256;
     this.status = new Uint8Array(this.maxBatch);
@@ -246,6 +250,7 @@ export class PacketSender {
 export class TxRingSender {
   readonly ifname: string;
   readonly fd: number;
+  readonly ifindex: number;
   readonly frameSize: number;
   readonly frameNr: number;
   readonly status: Uint8Array;
@@ -268,8 +273,9 @@ export class TxRingSender {
     opts: SenderOptions & { frameSize?: number; blocks?: number; blockSizeLog2?: number } = {},
   ) {
     this.ifname = ifname;
-    const { fd } = packetSocket(ifname, opts.qdiscBypass ?? false);
+    const { fd, ifindex } = packetSocket(ifname, opts.qdiscBypass ?? false);
     this.fd = fd;
+    this.ifindex = ifindex;
     try {
       this.mtu = ifMtu(ifname);
       setIntOpt(fd, C.SOL_PACKET, C.PACKET_VERSION, C.TPACKET_V2, "TPACKET_V2 on", ifname);
@@ -385,6 +391,21 @@ export class TxRingSender {
         res.linkDown = e === ENETDOWN || e === ENXIO || e === ENODEV;
       }
     }
+    // A slot the kernel refuses (TP_STATUS_WRONG_FORMAT) stops it there: hand the slot back and ask again,
+    // so the frames behind it still go out (at most one more kick per refused slot).
+    for (let pass = 0, refused = true; refused && pass < n; pass++) {
+      refused = false;
+      for (let i = 0; i < n; i++) {
+        if (this.status[i] !== SendStatus.sent || this.#slots[i] === 0xffffffff) continue;
+        const s = this.#slots[i] * this.frameSize;
+        if ((Atomics.load(this.#u32, s >>> 2) & C.TP_STATUS_WRONG_FORMAT) !== 0) {
+          this.status[i] = SendStatus.oversize;
+          Atomics.store(this.#u32, s >>> 2, 0);
+          refused = true;
+        }
+      }
+      if (refused) this.#kick();
+    }
     for (let i = 0; i < n; i++) {
       if (this.status[i] === SendStatus.oversize) {
         res.oversize++;
@@ -395,13 +416,8 @@ export class TxRingSender {
         res.linkDown = true;
         continue;
       }
-      const s = this.#slots[i] * this.frameSize;
-      const st = Atomics.load(this.#u32, s >>> 2);
-      if (st & C.TP_STATUS_WRONG_FORMAT) {
-        this.status[i] = SendStatus.oversize;
-        Atomics.store(this.#u32, s >>> 2, 0);
-        res.oversize++;
-      } else if (res.linkDown) {
+      if (res.linkDown) {
+        const s = this.#slots[i] * this.frameSize;
         this.status[i] = SendStatus.error;
         Atomics.store(this.#u32, s >>> 2, 0);
         res.errors++;
@@ -435,6 +451,11 @@ export class TxRingSender {
 
 function setsockoptBuf(fd: number, level: number, name: number, buf: Uint8Array): number {
   return setsockopt(fd, level, name, buf, buf.length);
+}
+
+/** True while an interface named `ifname` still has index `ifindex`. */
+export function stillThere(ifname: string, ifindex: number): boolean {
+  return if_nametoindex(cstr(ifname)) === ifindex;
 }
 
 /** Numeric address of a typed array's bytes (keep the array referenced while C uses it). */

@@ -41,7 +41,7 @@ export function runWorker(job: Record<string, unknown>, opts: HostOptions): Prom
       Atomics.store(stop, 0, 1);
       Atomics.notify(stop, 0);
       // A loop that does not answer within a second is ended anyway.
-      hardStop ??= setTimeout(() => end(0), 1500);
+      hardStop ??= setTimeout(() => end(0), 900);
     };
     const end = (code: number) => {
       if (finished) return;
@@ -61,7 +61,15 @@ export function runWorker(job: Record<string, unknown>, opts: HostOptions): Prom
       if (m.type === "ready") {
         if (m.info) opts.log(m.info);
         if (opts.everySecond) timer = setInterval(opts.everySecond, 1000);
-        if (opts.seconds !== undefined) deadline = setTimeout(onSignal, opts.seconds * 1000);
+        if (opts.seconds !== undefined) {
+          // setTimeout takes at most 2^31-1 ms (about 24.8 days): re-arm until the deadline.
+          const at = Date.now() + opts.seconds * 1000;
+          const arm = () => {
+            const left = at - Date.now();
+            deadline = left > 0 ? setTimeout(arm, Math.min(left, 2 ** 31 - 1)) : setTimeout(onSignal, 0);
+          };
+          arm();
+        }
       } else if (m.type === "warn") opts.log(m.message);
       else if (m.type === "error") {
         opts.log(m.message);

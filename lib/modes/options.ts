@@ -42,6 +42,9 @@ export function opsFromArgs(a: Args, side: "rx" | "tx"): OpsConfig {
   if (a.size !== undefined) {
     const n = parseSize(a.size, "snap length");
     if (n instanceof Error) throw new UsageError(n.message);
+    if (n < 14) {
+      throw new UsageError(`Invalid snap length "${a.size}": at least 14 bytes (an Ethernet header)`);
+    }
     cfg.snaplen = n;
   }
   if (a.trim !== undefined) cfg.trimTail = intOption(a.trim, "trim length", 0, 65535);

@@ -9,10 +9,27 @@ import { UsageError } from "../args.ts";
 import { FluxError } from "../errors.ts";
 import { MEGABYTE, resolveTarget } from "../io/pcapfile.ts";
 import type { OpsConfig } from "../ops/mod.ts";
+import { MAGIC } from "../ring/layout.ts";
 import { checkRing, verboseTicker } from "./common.ts";
 import { runWorker } from "./host.ts";
 import { intOption, noOps } from "./options.ts";
 import type { TxPcapJob } from "./pcap_tx_loop.ts";
+
+/** True if `path` is an existing file that starts with a fluxcap ring's magic. */
+function isRingFile(path: string): boolean {
+  try {
+    const f = Deno.openSync(path, { read: true });
+    try {
+      const head = new Uint8Array(MAGIC.length);
+      const n = f.readSync(head) ?? 0;
+      return n === MAGIC.length && head.every((b, i) => b === MAGIC[i]);
+    } finally {
+      f.close();
+    }
+  } catch {
+    return false; // missing or unreadable: the writer reports it
+  }
+}
 
 /** Runs the mode; resolves to the exit status. */
 export async function runPcapTransmit(
@@ -46,6 +63,11 @@ export async function runPcapTransmit(
     throw new UsageError((e as Error).message);
   }
   if (a.iface !== undefined) throw new UsageError("-tx takes either -i <eth> or -w <path>, not both");
+  if (path !== "-" && isRingFile(path)) {
+    throw new UsageError(
+      `Cannot write capture file "${path}": it is a fluxcap ring, and writing would destroy it`,
+    );
+  }
   checkRing(ring);
   const seconds = a.seconds === undefined ? undefined : Number(a.seconds);
   if (seconds !== undefined && !(seconds > 0)) throw new FluxError(`Invalid --seconds "${a.seconds}"`);

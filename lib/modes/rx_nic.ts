@@ -9,6 +9,7 @@ import { PacketCapture } from "../io/capture.ts";
 import { FramePipeline, type OpsConfig, VlanAction } from "../ops/mod.ts";
 import { DropReason, RingWriter } from "../ring/mod.ts";
 import { type LoopContext, stopping } from "./worker.ts";
+import { throwInterfaceGone } from "../errors.ts";
 
 /** Job description posted by the receive mode. */
 export interface RxNicJob {
@@ -21,6 +22,9 @@ export interface RxNicJob {
   blocks?: number;
   blockSizeLog2?: number;
 }
+
+const POLLHUP = 16;
+const POLLNVAL = 32;
 
 /** Runs until the stop flag is set. */
 export function run(job: RxNicJob, ctx: LoopContext): void {
@@ -52,10 +56,14 @@ export function run(job: RxNicJob, ctx: LoopContext): void {
         const s = cap.stats();
         writer.addKernelStats(s.drops, s.packets);
         lastStats = now;
+        if (!cap.stillThere()) throwInterfaceGone(job.iface);
       }
       if (blk < 0) {
         writer.commit();
-        cap.wait(50);
+        const ev = cap.wait(50);
+        if ((ev & (C.POLLERR | POLLHUP | POLLNVAL)) !== 0 && !cap.stillThere()) {
+          throwInterfaceGone(job.iface);
+        }
         continue;
       }
       const mem = cap.mem;

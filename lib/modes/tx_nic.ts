@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { maxFrameLen, PacketSender, TxRingSender } from "../io/sender.ts";
+import { maxFrameLen, PacketSender, stillThere, TxRingSender } from "../io/sender.ts";
+import { throwInterfaceGone } from "../errors.ts";
 import { FramePipeline, type OpsConfig, TPID_8021AD, TPID_8021Q, TPID_QINQ } from "../ops/mod.ts";
 import { DropReason, ReaderKind, RingReader } from "../ring/mod.ts";
 import { errnoName, errnoText } from "../../ffi/mod.ts";
@@ -66,6 +67,7 @@ export function run(job: TxNicJob, ctx: LoopContext): void {
       if (now - lastMtu > 1000) {
         sender.refreshMtu();
         lastMtu = now;
+        if (!stillThere(job.iface, sender.ifindex)) throwInterfaceGone(job.iface);
       }
       const n = reader.poll(sender.maxBatch);
       if (n === 0) {

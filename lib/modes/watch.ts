@@ -213,6 +213,7 @@ async function runScreen(
  */
 export async function runWatch(a: Args, _log: (s: string) => void): Promise<number> {
   if (a.rings.length === 0) throw new UsageError("-io needs at least one ring: fluxcap -io <ring> ...");
+  a = { ...a, rings: [...new Set(a.rings)] }; // a ring named twice is watched once
   const seconds = parseSeconds(a.seconds);
   const watches: RingWatch[] = [];
   try {
