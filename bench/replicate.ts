@@ -466,8 +466,8 @@ async function startForwarder(t: Topo, tool: ToolName, fanout: number): Promise<
       },
     };
   }
-  if (tool === "fluxcap" || tool === "fluxcap -q") {
-    const txFlags = tool === "fluxcap -q" ? ["-q"] : [];
+  if (tool.startsWith("fluxcap")) {
+    const txFlags = tool === "fluxcap" ? [] : [tool.split(" ")[1]];
     const dir = Deno.makeTempDirSync({ dir: "/dev/shm", prefix: "fluxcap-bench-" });
     const ring = `${dir}/ring`;
     const fx = [Deno.execPath(), "run", "-A", CLI];
