@@ -1,6 +1,7 @@
 /**
  * The tunnel transmit loop (`-tx -E …`), run in a Worker: ring batch → frame operations → GRE, GRETAP
- * or VXLAN encapsulation → `sendmmsg` (UDP sockets for VXLAN, raw IP sockets for GRE and fragments:
+ * or VXLAN encapsulation → `sendmmsg` (UDP sockets for VXLAN, a packet socket or raw IP sockets for GRE,
+ * raw IP sockets for fragments:
  * see `lib/io/tunnel_tx.ts`), the inner frames read straight from the ring mapping. Every frame that does not go out is counted under its reason in the reader's slot,
  * exactly as the NIC transmit loop does.
  *

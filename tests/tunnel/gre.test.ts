@@ -17,6 +17,9 @@ import {
   fluxcapIn,
   hex,
   labTest,
+  MAC_A,
+  MAC_B,
+  must,
   pair,
   readRing,
   snap,
@@ -78,6 +81,78 @@ labTest(
           assertEquals(src.split(",").length, c.e === "gretap" ? 2 : 1, `Ethernet headers in ${c.e} packet`);
           assertEquals(data, hex(f.subarray(14)), `inner payload of ${c.e} packet ${i}`);
         }
+      }
+      // the outer headers (built by fluxcap on the packet path): Ethernet to the peer's MAC, IPv4 with a
+      // good checksum, TTL 64, DF clear, distinct ids
+      const r = await lab.run(b, [
+        "tshark",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-r",
+        cap.file,
+        "-Y",
+        "gre",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "eth.dst",
+        "-e",
+        "eth.src",
+        "-e",
+        "ip.checksum.status",
+        "-e",
+        "ip.ttl",
+        "-e",
+        "ip.flags.df",
+        "-e",
+        "ip.id",
+      ], { timeoutMs: 30_000 });
+      assertEquals(r.code, 0, r.stderr);
+      const outer = r.stdout.split("\n").filter((l) => l !== "").map((l) => l.split("|"));
+      assertEquals(outer.length, 20, "GRE packets with their outer headers");
+      for (const [dst, src, sum, ttl, df] of outer) {
+        assertEquals(dst.split(",")[0], MAC_B, "outer destination MAC");
+        assertEquals(src.split(",")[0], MAC_A, "outer source MAC");
+        assertEquals(sum.split(",")[0], "1", "outer IPv4 header checksum good");
+        assertEquals(ttl.split(",")[0], "64", "outer TTL");
+        assertEquals(df.split(",")[0], "0", "outer DF clear");
+      }
+      assertEquals(new Set(outer.map((o) => o[5].split(",")[0])).size, 20, "distinct outer IP ids");
+    } finally {
+      await p.lab.close();
+    }
+  },
+);
+
+labTest(
+  "gre: GRETAP through a gateway goes to the gateway's MAC; a peer that answers no ARP still gets its frames sent",
+  async () => {
+    const p = await pair("grehop");
+    try {
+      const { lab, a, b, dir } = p;
+      await must(lab, a, ["ip", "route", "add", "198.19.0.0/16", "via", B4]);
+      const cap = await lab.tcpdump(b, "vb", { direction: "in", filter: "ip proto 47", snaplen: 2048 });
+      const frames = Array.from({ length: 5 }, (_, i) => makeFrame({ len: 100 + i, seq: i }));
+      for (const [k, host] of ["198.19.0.1", "198.18.1.99"].entries()) {
+        const ring = `${dir}/r${k}`;
+        fillRing(ring, frames);
+        const fx = fluxcapIn(lab, a, ["-tx", "-E", `gretap:${host}`, "-K", "9", "--from-oldest", ring]);
+        const s = await accounted(ring, frames.length, fx);
+        // the unresolved peer: handed to the kernel (the raw socket way), which drops them after ARP fails
+        assertEquals(s.readers[0].framesSent, frames.length, `frames to ${host}`);
+        await fx.stop();
+      }
+      await cap.waitForFrames(5, 2000);
+      await cap.stop();
+      const rows = await tshark(lab, b, cap.file, "gre", ["eth.dst", "ip.dst", "gre.key", "data.data"]);
+      assertEquals(rows.length, 5, "GRE packets through the gateway (none to the silent on-link peer)");
+      for (const [i, [mac, dst, key, data]] of rows.entries()) {
+        assertEquals(mac.split(",")[0], MAC_B, "next hop: the gateway");
+        assertEquals(dst.split(",")[0], "198.19.0.1", "outer destination: the peer");
+        assertEquals(Number(key), 9, "key");
+        assertEquals(data, hex(frames[i].subarray(14)), `inner payload of packet ${i}`);
       }
     } finally {
       await p.lab.close();
