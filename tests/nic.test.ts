@@ -133,6 +133,12 @@ async function settle(path: string, expectFrames: number): Promise<RingSnapshot>
   }
 }
 
+/** CPU time a process has used: utime + stime, in seconds (USER_HZ 100). */
+function cpuSeconds(pid: number): number {
+  const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 async function stopAll(t: Topo): Promise<void> {
   for (const p of t.procs) {
     const res = await p.stop("SIGINT", 3000);
@@ -526,10 +532,7 @@ labTest("nic: idle -rx and -tx sleep in the kernel (about 0% CPU on an idle link
     const tx = start(t, ["-tx", "-i", "out1", ring]);
     await attached(ring, true, 1);
     await new Promise((r) => setTimeout(r, 1000)); // past start-up
-    const cpu = (pid: number) => {
-      const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1].split(" ");
-      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in seconds (USER_HZ 100)
-    };
+    const cpu = cpuSeconds;
     const before = [cpu(rx.pid), cpu(tx.pid)];
     await new Promise((r) => setTimeout(r, 3000));
     const used = [cpu(rx.pid) - before[0], cpu(tx.pid) - before[1]];
@@ -578,10 +581,7 @@ labTest(
       await attached(ring, true, 0);
       await t.lab.sendFrames(t.gen, "g0", mixedFrames(50));
       await t.lab.run(t.fx, ["ip", "link", "set", "in0", "down"]);
-      const cpu = () => {
-        const f = Deno.readTextFileSync(`/proc/${rx.pid}/stat`).split(") ")[1].split(" ");
-        return (Number(f[11]) + Number(f[12])) / 100;
-      };
+      const cpu = () => cpuSeconds(rx.pid);
       const before = cpu();
       await new Promise((r) => setTimeout(r, 2000));
       const used = cpu() - before;
