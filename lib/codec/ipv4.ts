@@ -7,12 +7,7 @@
 import { inRange, readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
 import { internetChecksum } from "./checksum.ts";
 import { CodecError } from "./error.ts";
-import {
-  FragmentTable,
-  type ReassembledDatagram,
-  type ReassemblerOptions,
-  type ReassemblyStats,
-} from "./reassembly.ts";
+import { type ReassembledDatagram, ReassemblerBase } from "./reassembly.ts";
 
 /** Offset of the version / IHL byte. */
 export const IPV4_VERSION_IHL = 0;
@@ -339,33 +334,8 @@ export function planFragments(payloadLen: number, room: number, mtu: number): Fr
  * if (done) console.log(done.protocol, done.payload.length);
  * ```
  */
-export class Ipv4Reassembler {
-  #table: FragmentTable;
+export class Ipv4Reassembler extends ReassemblerBase {
   #info = newIpv4Info();
-
-  /**
-   * Creates an empty reassembler.
-   *
-   * @param options Bounds and timeout (defaults: 64 datagrams, 30 s, 256 fragments each).
-   */
-  constructor(options: ReassemblerOptions = {}) {
-    this.#table = new FragmentTable(options);
-  }
-
-  /** Counters of fragments seen, datagrams completed, and drops by cause. */
-  get stats(): ReassemblyStats {
-    return this.#table.stats;
-  }
-
-  /** Datagrams currently in progress. */
-  get pending(): number {
-    return this.#table.size;
-  }
-
-  /** Drops datagrams older than the timeout; `push` does this too. */
-  expire(now: number): void {
-    this.#table.expire(now);
-  }
 
   /**
    * Offers the IPv4 packet `buf[off, off + len)`. Returns the datagram when it is complete: for an
@@ -375,7 +345,7 @@ export class Ipv4Reassembler {
   push(buf: Uint8Array, off: number, len: number, now: number): ReassembledDatagram | undefined {
     const h = parseIpv4(buf, off, len, this.#info);
     if (h instanceof CodecError) {
-      this.#table.reject();
+      this.table.reject();
       return undefined;
     }
     if (!h.moreFragments && h.fragmentOffset === 0) {
@@ -384,7 +354,7 @@ export class Ipv4Reassembler {
         payload: buf.subarray(h.payloadOffset, h.payloadOffset + h.payloadLength),
       };
     }
-    return this.#table.add(
+    return this.table.add(
       {
         key: `${h.src}/${h.dst}/${h.protocol}/${h.id}`,
         offset: h.fragmentOffset,

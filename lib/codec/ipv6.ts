@@ -8,12 +8,7 @@
 import { inRange, readU16, readU32, toHex, writeU16, writeU32 } from "./bytes.ts";
 import { CodecError } from "./error.ts";
 import { type FragmentPlan, planFragments } from "./ipv4.ts";
-import {
-  FragmentTable,
-  type ReassembledDatagram,
-  type ReassemblerOptions,
-  type ReassemblyStats,
-} from "./reassembly.ts";
+import { type ReassembledDatagram, ReassemblerBase } from "./reassembly.ts";
 
 /** Offset of the version / traffic class / flow label word. */
 export const IPV6_VERSION_TC_FLOW = 0;
@@ -377,33 +372,8 @@ export function fragmentIpv6(
  * if (done) console.log(done.protocol, done.payload.length);
  * ```
  */
-export class Ipv6Reassembler {
-  #table: FragmentTable;
+export class Ipv6Reassembler extends ReassemblerBase {
   #info = newIpv6Info();
-
-  /**
-   * Creates an empty reassembler.
-   *
-   * @param options Bounds and timeout (defaults: 64 datagrams, 30 s, 256 fragments each).
-   */
-  constructor(options: ReassemblerOptions = {}) {
-    this.#table = new FragmentTable(options);
-  }
-
-  /** Counters of fragments seen, datagrams completed, and drops by cause. */
-  get stats(): ReassemblyStats {
-    return this.#table.stats;
-  }
-
-  /** Datagrams currently in progress. */
-  get pending(): number {
-    return this.#table.size;
-  }
-
-  /** Drops datagrams older than the timeout; `push` does this too. */
-  expire(now: number): void {
-    this.#table.expire(now);
-  }
 
   /**
    * Offers the IPv6 packet `buf[off, off + len)`. An unfragmented packet is returned at once, its
@@ -413,7 +383,7 @@ export class Ipv6Reassembler {
   push(buf: Uint8Array, off: number, len: number, now: number): ReassembledDatagram | undefined {
     const h = parseIpv6(buf, off, len, this.#info);
     if (h instanceof CodecError) {
-      this.#table.reject();
+      this.table.reject();
       return undefined;
     }
     if (h.fragmentHeaderOffset < 0) {
@@ -425,7 +395,7 @@ export class Ipv6Reassembler {
     const dataOff = h.fragmentHeaderOffset + FRAG_HEADER_LENGTH;
     const dataEnd = h.payloadOffset + h.payloadLength;
     const key = `${toHex(buf, h.srcOffset, 16)}/${toHex(buf, h.dstOffset, 16)}/${h.fragmentId}`;
-    return this.#table.add(
+    return this.table.add(
       { key, offset: h.fragmentOffset, more: h.moreFragments, protocol: buf[h.fragmentHeaderOffset] },
       buf,
       dataOff,

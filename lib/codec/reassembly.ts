@@ -182,3 +182,36 @@ export class FragmentTable {
     return { protocol: p.protocol, payload };
   }
 }
+
+/**
+ * What the IPv4 and IPv6 reassemblers share: the fragment table and the accessors over it. Subclasses
+ * add `push`, which parses their header and feeds {@link FragmentTable.add}.
+ */
+export abstract class ReassemblerBase {
+  /** The datagrams in progress. */
+  protected readonly table: FragmentTable;
+
+  /**
+   * Creates an empty reassembler.
+   *
+   * @param options Bounds and timeout (defaults: 64 datagrams, 30 s, 256 fragments each).
+   */
+  constructor(options: ReassemblerOptions = {}) {
+    this.table = new FragmentTable(options);
+  }
+
+  /** Counters of fragments seen, datagrams completed, and drops by cause. */
+  get stats(): ReassemblyStats {
+    return this.table.stats;
+  }
+
+  /** Datagrams currently in progress. */
+  get pending(): number {
+    return this.table.size;
+  }
+
+  /** Drops datagrams older than the timeout; `push` does this too. */
+  expire(now: number): void {
+    this.table.expire(now);
+  }
+}

@@ -103,6 +103,18 @@ export class RingWatch {
     }
   }
 
+  /** The sample of a ring that is not there (deleted, missing, or not a ring). */
+  #gone(at: number): WatchSample {
+    return {
+      name: this.name,
+      at,
+      snap: null,
+      gone: true,
+      reason: this.#reason,
+      generation: this.#generation,
+    };
+  }
+
   /** Checks the file behind the name and takes a snapshot (or reports the ring gone). Never throws. */
   sample(): WatchSample {
     if (this.#closed) throw new RingError(`Watch of ring "${this.name}" is closed`);
@@ -115,27 +127,13 @@ export class RingWatch {
     if (this.#ring === null) {
       if (identity(this.path) === null) {
         if (this.#reason !== "deleted") this.#reason = "no such file";
-        return {
-          name: this.name,
-          at,
-          snap: null,
-          gone: true,
-          reason: this.#reason,
-          generation: this.#generation,
-        };
+        return this.#gone(at);
       }
       try {
         this.#open();
       } catch (e) {
         this.#reason = reasonOf(e, this.name);
-        return {
-          name: this.name,
-          at,
-          snap: null,
-          gone: true,
-          reason: this.#reason,
-          generation: this.#generation,
-        };
+        return this.#gone(at);
       }
     }
     try {
