@@ -1,14 +1,14 @@
 /**
- * fluxcap command line: parses the fluxcap 3.2 flags (and long names) and dispatches to a mode.
- * Errors are printed as one line on stderr with exit status 1; never a stack trace.
+ * fluxcap command line: the fluxcap 3.2 flags (and long names) turned into settings, then the mode.
+ * User-facing errors are printed as one line on stderr with their exit status; never a stack trace.
  *
  * @module
  */
-import { parseArgs, USAGE, UsageError } from "./lib/args.ts";
+import { isUserError } from "./lib/errors.ts";
 import { runCreate } from "./lib/modes/create.ts";
-import { RingError } from "./lib/ring/mod.ts";
-import { SysError } from "./ffi/mod.ts";
+import { parseCommandLine, USAGE } from "./lib/settings/mod.ts";
 
+/** The version fluxcap reports. */
 export const VERSION = "0.1.0";
 
 function log(s: string): void {
@@ -17,10 +17,10 @@ function log(s: string): void {
 
 /** Runs fluxcap with `argv`; resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
-  const a = parseArgs(argv);
-  switch (a.mode) {
+  const s = parseCommandLine(argv);
+  switch (s.mode) {
     case "help":
-      if (argv.length === 0) {
+      if (s.bare) {
         console.error(USAGE);
         return 1;
       }
@@ -30,22 +30,22 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`fluxcap ${VERSION} (Deno ${Deno.version.deno})`);
       return 0;
     case "create":
-      return runCreate(a, log);
+      return runCreate(s, log);
     case "rx": {
       const { runReceive } = await import("./lib/modes/receive.ts");
-      return await withMetrics(a.metrics, a.rings, () => runReceive(a, log));
+      return await withMetrics(s.metrics, [s.ring], () => runReceive(s, log));
     }
     case "tx": {
       const { runTransmit } = await import("./lib/modes/transmit.ts");
-      return await withMetrics(a.metrics, a.rings, () => runTransmit(a, log));
+      return await withMetrics(s.metrics, [s.ring], () => runTransmit(s, log));
     }
     case "watch": {
       const { runWatch } = await import("./lib/modes/watch.ts");
-      return await runWatch(a, log);
+      return await runWatch(s, log);
     }
     case "demo": {
       const { runDemo } = await import("./lib/modes/demo.ts");
-      return await runDemo(a, log);
+      return await runDemo(s, log);
     }
   }
 }
@@ -66,22 +66,14 @@ async function withMetrics(
   }
 }
 
-/** Turns an error into the one line a user sees, or null for a bug (which keeps its stack). */
-export function userMessage(e: unknown): string | null {
-  if (e instanceof UsageError || e instanceof RingError || e instanceof SysError) return e.message;
-  if (e instanceof Error && e.name === "FluxError") return e.message;
-  return null;
-}
-
 if (import.meta.main) {
   let code: number;
   try {
     code = await main(Deno.args);
   } catch (e) {
-    const msg = userMessage(e);
-    if (msg === null) throw e;
-    console.error(msg);
-    code = 1;
+    if (!isUserError(e)) throw e;
+    console.error(e.message);
+    code = e.exitCode;
   }
   Deno.exit(code);
 }

@@ -1,5 +1,6 @@
 /**
- * fluxcap as a library: the shared-memory ring, frame codecs, frame operations and packet I/O.
+ * fluxcap as a library: the shared-memory ring, frame codecs, frame operations, and the sources and
+ * sinks of packet I/O.
  *
  * @example
  * ```ts
@@ -15,9 +16,9 @@
  * @module
  */
 export * from "./lib/ring/mod.ts";
-export { parseArgs, USAGE, UsageError } from "./lib/args.ts";
-export type { Args, Mode } from "./lib/args.ts";
-export { FluxError } from "./lib/errors.ts";
+export { parseArgs, parseCommandLine, USAGE } from "./lib/settings/mod.ts";
+export type { Args, Mode, Settings } from "./lib/settings/mod.ts";
+export { FluxError, isUserError, UsageError } from "./lib/errors.ts";
 export * from "./lib/codec/mod.ts";
 export {
   DROP_REASON_COUNT,
@@ -33,10 +34,10 @@ export {
   VlanAction,
 } from "./lib/ops/mod.ts";
 export type { OpsConfig, OpsSide } from "./lib/ops/mod.ts";
-export { checkKernelRing, KERNEL_RING_DEFAULTS, PacketCapture } from "./lib/io/capture.ts";
-export type { KernelRingOptions } from "./lib/io/capture.ts";
-export { maxFrameLen, PacketSender, SendStatus, TxRingSender } from "./lib/io/sender.ts";
-export type { FlushResult, SenderOptions } from "./lib/io/sender.ts";
-export { ifIndex, ifMtu } from "./lib/io/netdev.ts";
-export { parseEncapSpec, parseKey, resolveHost } from "./lib/io/tunnel.ts";
+export { FileSource, NicSource, openSource, TunnelSource } from "./lib/sources/mod.ts";
+export type { Ingest, Source, SourceConfig } from "./lib/sources/mod.ts";
+export { FileSink, openSink, PacketSender, TunnelSender, TxRingSender } from "./lib/sinks/mod.ts";
+export type { FrameCut, Sink, SinkConfig } from "./lib/sinks/mod.ts";
+export { ifIndex, ifMtu, resolveHost } from "./lib/net/mod.ts";
+export { parseEncapSpec, parseKey } from "./lib/settings/mod.ts";
 export { startMetrics } from "./lib/watch/metrics.ts";

@@ -113,6 +113,7 @@ export const SOCKADDR_LL_SIZE = 20;
 export const PACKET_MREQ_SIZE = 16;
 /** ifreq: name[16]@0, union@16 (ifindex / mtu / flags / hwaddr: family@16 MAC@18) */
 export const IFREQ_SIZE = 40;
+export const IFREQ_UNION = 16;
 export const SIOCGIFFLAGS = 0x8913;
 export const SIOCGIFMTU = 0x8921;
 export const SIOCGIFHWADDR = 0x8927;

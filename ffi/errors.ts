@@ -1,58 +1,32 @@
 /**
- * Failed libc calls turned into typed errors that read
+ * The one user-facing error type, and failed libc calls turned into it with a message that reads
  * `Cannot <verb> <thing> "<name>": <strerror> (<ERRNO>)`.
+ *
+ * It lives in `ffi/`, the bottom layer, so that every layer above can extend it; `lib/errors.ts` is its
+ * public home.
  *
  * @module
  */
+import { errnoName } from "./errno.ts";
 import { errno, readCString, strerror } from "./libc.ts";
 
-const NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  3: "ESRCH",
-  4: "EINTR",
-  5: "EIO",
-  6: "ENXIO",
-  9: "EBADF",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  13: "EACCES",
-  14: "EFAULT",
-  16: "EBUSY",
-  17: "EEXIST",
-  19: "ENODEV",
-  20: "ENOTDIR",
-  21: "EISDIR",
-  22: "EINVAL",
-  24: "EMFILE",
-  27: "EFBIG",
-  28: "ENOSPC",
-  30: "EROFS",
-  32: "EPIPE",
-  36: "ENAMETOOLONG",
-  38: "ENOSYS",
-  61: "ENODATA",
-  71: "EPROTO",
-  75: "EOVERFLOW",
-  88: "ENOTSOCK",
-  90: "EMSGSIZE",
-  92: "ENOPROTOOPT",
-  93: "EPROTONOSUPPORT",
-  95: "EOPNOTSUPP",
-  97: "EAFNOSUPPORT",
-  98: "EADDRINUSE",
-  99: "EADDRNOTAVAIL",
-  100: "ENETDOWN",
-  101: "ENETUNREACH",
-  105: "ENOBUFS",
-  110: "ETIMEDOUT",
-  111: "ECONNREFUSED",
-  113: "EHOSTUNREACH",
-};
+/**
+ * An error meant for the user: its message is printed as one line (no stack) and the process exits
+ * with {@linkcode FluxError.exitCode}. Every "tell the user" error extends it; {@linkcode isUserError}
+ * is the one predicate for it.
+ */
+export class FluxError extends Error {
+  /** Exit status: 1 for runtime failures, 2 for configuration (command line, config file) errors. */
+  readonly exitCode: number = 1;
+  constructor(message: string) {
+    super(message);
+    this.name = "FluxError";
+  }
+}
 
-/** Symbolic name of an errno value (`ENODEV`), or `E<n>` when unknown. */
-export function errnoName(e: number): string {
-  return NAMES[e] ?? `E${e}`;
+/** True for errors whose message is for the user (instances of {@linkcode FluxError}). */
+export function isUserError(e: unknown): e is FluxError {
+  return e instanceof FluxError;
 }
 
 /** The C library's text for an errno value. */
@@ -61,7 +35,7 @@ export function errnoText(e: number): string {
 }
 
 /** A failed system call, with the errno it set. */
-export class SysError extends Error {
+export class SysError extends FluxError {
   /** errno value. */
   readonly errno: number;
   /** Symbolic errno name such as `ENODEV`. */
@@ -82,10 +56,16 @@ export class SysError extends Error {
  * ```ts
  * import { check } from "./errors.ts";
  * import { close } from "./libc.ts";
- * check(close(999), "close", "descriptor", "999"); // throws: Cannot close descriptor "999": Bad file descriptor (EBADF)
+ * try {
+ *   check(close(999), "close", "descriptor", "999");
+ * } catch (e) {
+ *   // Cannot close descriptor "999": Bad file descriptor (EBADF)
+ * }
  * ```
  */
 export function check(rc: number, verb: string, thing: string, name: string): number {
   if (rc < 0) throw new SysError(verb, thing, name, errno());
   return rc;
 }
+
+export { errnoName };

@@ -28,8 +28,6 @@ const SYMBOLS = {
   sendmmsg: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
   // ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a, socklen_t l)
   sendto: { parameters: ["i32", "buffer", "u32", "i32", "buffer", "u32"], result: "i32" },
-  // ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *l)
-  recvfrom: { parameters: ["i32", "buffer", "u32", "i32", "buffer", "buffer"], result: "i32" },
   // int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
   poll: { parameters: ["buffer", "u32", "i32"], result: "i32" },
   // void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -40,20 +38,10 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
   // int close(int fd)
   close: { parameters: ["i32"], result: "i32" },
-  // int ftruncate(int fd, off_t len)
-  ftruncate: { parameters: ["i32", "i64"], result: "i32" },
   // int posix_fallocate(int fd, off_t off, off_t len) -- returns the error number, not -1
   posix_fallocate: { parameters: ["i32", "i64", "i64"], result: "i32" },
   // int fcntl(int fd, int cmd, ... struct flock *) -- variadic, third argument a pointer
   fcntl: { parameters: ["i32", "i32", "buffer"], result: "i32" },
-  // int flock(int fd, int op)
-  flock: { parameters: ["i32", "i32"], result: "i32" },
-  // int fsync(int fd)
-  fsync: { parameters: ["i32"], result: "i32" },
-  // int rename(const char *from, const char *to)
-  rename: { parameters: ["buffer", "buffer"], result: "i32" },
-  // int unlink(const char *path)
-  unlink: { parameters: ["buffer"], result: "i32" },
   // int statvfs(const char *path, struct statvfs *out)
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   // long syscall(long nr, ...) -- used for futex(2): (addr, op, val, timeout, addr2, val3)
@@ -66,10 +54,6 @@ const SYMBOLS = {
   strerror: { parameters: ["i32"], result: "pointer" },
   // pid_t getpid(void)
   getpid: { parameters: [], result: "i32" },
-  // int kill(pid_t pid, int sig)
-  kill: { parameters: ["i32", "i32"], result: "i32" },
-  // int clock_gettime(clockid_t id, struct timespec *ts)
-  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   // void *memcpy(void *dst, const void *src, size_t n)
   memcpy: { parameters: ["pointer", "pointer", "u32"], result: "pointer" },
   // int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
@@ -80,8 +64,6 @@ const SYMBOLS = {
   fstat: { parameters: ["i32", "buffer"], result: "i32" },
   // ssize_t pread(int fd, void *buf, size_t n, off_t off)
   pread: { parameters: ["i32", "buffer", "u32", "i64"], result: "i64" },
-  // int isatty(int fd)
-  isatty: { parameters: ["i32"], result: "i32" },
   // int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -99,30 +81,21 @@ export const {
   recvmmsg,
   sendmmsg,
   sendto,
-  recvfrom,
   poll,
   mmap,
   munmap,
   open,
   close,
-  ftruncate,
   posix_fallocate,
   fcntl,
-  flock,
-  fsync,
-  rename,
-  unlink,
   statvfs,
   syscall,
   if_nametoindex,
   strerror,
   getpid,
-  kill,
-  clock_gettime,
   memcpy,
   getaddrinfo,
   freeaddrinfo,
-  isatty,
   getsockname,
   fstat,
   pread,
@@ -137,11 +110,6 @@ export function errno(): number {
   return errnoWord[0];
 }
 
-/** Sets errno (to 0 before a call whose only failure sign is errno). */
-export function setErrno(v: number): void {
-  errnoWord[0] = v;
-}
-
 /** NUL-terminated C string from a JS string (for `buffer` parameters). */
 export function cstr(s: string): Uint8Array {
   const bytes = new TextEncoder().encode(s);
@@ -154,16 +122,4 @@ export function cstr(s: string): Uint8Array {
 export function readCString(ptr: Deno.PointerValue, max = 256): string {
   if (ptr === null) return "";
   return new Deno.UnsafePointerView(ptr).getCString(0).slice(0, max);
-}
-
-/** Pointer value of a mapping's address plus an offset. */
-export function ptrAdd(p: Deno.PointerObject, off: number): Deno.PointerObject {
-  const r = Deno.UnsafePointer.offset(p, off);
-  if (r === null) throw new RangeError("pointer arithmetic gave NULL");
-  return r;
-}
-
-/** Numeric address of a pointer (exact below 2^53, which user space addresses are). */
-export function ptrNum(p: Deno.PointerValue): number {
-  return Number(Deno.UnsafePointer.value(p));
 }

@@ -1,11 +1,19 @@
 /**
- * A user-facing error: its message is printed as one line and the process exits 1.
+ * User-facing errors. {@linkcode FluxError} (defined in `ffi/`, the bottom layer, so that every layer
+ * can extend it) is the one base class of "tell the user" errors: the command line prints its message
+ * as one line and exits with its `exitCode`; anything else is a bug and keeps its stack.
+ *
  * @module
  */
-export class FluxError extends Error {
+import { FluxError } from "../ffi/mod.ts";
+
+export { FluxError, isUserError } from "../ffi/mod.ts";
+
+/** A mistake in the command line or a configuration file: printed as one line. */
+export class UsageError extends FluxError {
   constructor(message: string) {
     super(message);
-    this.name = "FluxError";
+    this.name = "UsageError";
   }
 }
 
@@ -14,8 +22,11 @@ export class FluxError extends Error {
  * is bound to an index that no longer exists. The process ends with this error so that a supervisor
  * restarts fluxcap on the new interface.
  */
-export function throwInterfaceGone(iface: string): never {
-  throw new FluxError(
-    `Interface "${iface}" went away (it no longer exists): stopping, so that a supervisor can restart fluxcap`,
-  );
+export class InterfaceGone extends FluxError {
+  constructor(iface: string) {
+    super(
+      `Interface "${iface}" went away (it no longer exists): stopping, so that a supervisor can restart fluxcap`,
+    );
+    this.name = "InterfaceGone";
+  }
 }

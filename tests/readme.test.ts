@@ -3,10 +3,8 @@
  * what each one does is exercised by the behaviour tests named beside it in `COVERED_BY`.
  */
 import { assert, assertEquals } from "./assert.ts";
-import { parseArgs } from "../lib/args.ts";
-import { opsFromArgs } from "../lib/modes/options.ts";
+import { parseArgs, parseCommandLine } from "../lib/settings/mod.ts";
 import { parseSize } from "../lib/ring/mod.ts";
-import { parseEncapSpec, parseKey } from "../lib/io/tunnel.ts";
 
 const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
 
@@ -66,16 +64,12 @@ Deno.test("readme: every fluxcap command parses and validates as written", () =>
       assert(a.rings.length > 0, where);
     }
     if (a.mode === "rx" || a.mode === "tx") {
-      opsFromArgs(a, a.mode);
+      parseCommandLine(argv); // every value validated: frame operations, -E, -K, sizes, ...
       assertEquals(a.rings.length, 1, `${where}: one ring`);
       assert(
         a.iface !== undefined || a.encap !== undefined || a.read !== undefined || a.write !== undefined,
         where,
       );
-      if (a.encap !== undefined) {
-        const spec = parseEncapSpec(a.encap, a.mode);
-        if (a.key !== undefined) parseKey(a.key, spec.kind);
-      }
     }
     if (a.mode === "watch") assert(a.rings.length > 0, where);
   }

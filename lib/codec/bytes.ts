@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { parseIpLiteral } from "./address.ts";
 
 /**
  * True when `[off, off + len)` is a well-formed range inside `buf` (integers, non-negative, in bounds).
@@ -115,16 +116,9 @@ export function formatIpv4(addr: number): string {
  * ```
  */
 export function parseIpv4Address(text: string): number {
-  const parts = text.split(".");
-  if (parts.length !== 4) return -1;
-  let addr = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return -1;
-    const n = Number(p);
-    if (n > 255) return -1;
-    addr = addr * 256 + n;
-  }
-  return addr;
+  const a = parseIpLiteral(text);
+  if (a === null || a.family !== 4) return -1;
+  return ((a.bytes[0] << 24) >>> 0) + (a.bytes[1] << 16) + (a.bytes[2] << 8) + a.bytes[3];
 }
 
 /**

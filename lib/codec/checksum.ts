@@ -37,8 +37,7 @@ export function checksumAdd(sum: number, buf: Uint8Array, off: number, len: numb
  * ```
  */
 export function checksumFinish(sum: number): number {
-  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
-  return ~sum & 0xffff;
+  return ~checksumFold(sum) & 0xffff;
 }
 
 /**
@@ -56,4 +55,39 @@ export function checksumFinish(sum: number): number {
 export function internetChecksum(buf: Uint8Array, off: number, len: number): number {
   if (!inRange(buf, off, len)) return -1;
   return checksumFinish(checksumAdd(0, buf, off, len));
+}
+
+/**
+ * Folds a running sum to 16 bits (without complementing it).
+ *
+ * @example
+ * ```ts
+ * import { checksumFold } from "./checksum.ts";
+ * checksumFold(0x1fffe); // 0xffff
+ * ```
+ */
+export function checksumFold(sum: number): number {
+  while (sum > 0xffff) sum = (sum % 0x10000) + Math.floor(sum / 0x10000);
+  return sum;
+}
+
+/**
+ * Adds `buf[off, off + len)` to a running sum as the bytes at position `pos` of the summed data: a
+ * piece that starts at an odd position contributes its sum byte-swapped (RFC 1071), so a checksum can
+ * be computed over data given as several pieces.
+ *
+ * @example
+ * ```ts
+ * import { checksumAdd, checksumAddAt, checksumFold } from "./checksum.ts";
+ * const b = new Uint8Array([1, 2, 3]);
+ * const whole = checksumFold(checksumAdd(0, b, 0, 3));
+ * const split = checksumFold(checksumAddAt(checksumAddAt(0, b, 0, 1, 0), b, 1, 2, 1));
+ * console.assert(whole === split);
+ * ```
+ */
+export function checksumAddAt(sum: number, buf: Uint8Array, off: number, len: number, pos: number): number {
+  if (len <= 0) return sum;
+  const part = checksumFold(checksumAdd(0, buf, off, len));
+  if ((pos & 1) === 0) return sum + part;
+  return sum + (((part & 0xff) << 8) | (part >>> 8));
 }

@@ -25,6 +25,8 @@ export const ETHERTYPE_ERSPAN_III = 0x22eb;
 export const ETHERTYPE_VLAN = 0x8100;
 /** TPID of an IEEE 802.1ad service VLAN tag (QinQ outer tag). */
 export const ETHERTYPE_QINQ = 0x88a8;
+/** TPID of pre-standard QinQ outer tags (Cisco, Juniper), still seen on taps. */
+export const ETHERTYPE_QINQ_9100 = 0x9100;
 
 /** Offset of the destination MAC address in an Ethernet header. */
 export const ETH_DST = 0;
@@ -87,9 +89,12 @@ export interface EthernetRepr {
   etherType: number;
 }
 
-/** True for the TPIDs `parseEthernet` treats as VLAN tags (0x8100, 0x88a8). */
+/**
+ * True for the TPIDs fluxcap treats as VLAN tags everywhere (parsing, frame operations, flow hashing):
+ * 0x8100 (802.1Q), 0x88a8 (802.1ad) and 0x9100 (pre-standard QinQ). The one TPID list.
+ */
 export function isVlanTpid(etherType: number): boolean {
-  return etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ;
+  return etherType === ETHERTYPE_VLAN || etherType === ETHERTYPE_QINQ || etherType === ETHERTYPE_QINQ_9100;
 }
 
 /** A fresh, reusable `EthernetInfo` to pass as `into` on hot paths. */

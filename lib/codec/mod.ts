@@ -16,6 +16,7 @@
 
 export * from "./error.ts";
 export * from "./bytes.ts";
+export * from "./address.ts";
 export * from "./checksum.ts";
 export * from "./ethernet.ts";
 export * from "./ipv4.ts";

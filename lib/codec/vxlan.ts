@@ -4,6 +4,7 @@
  * @module
  */
 
+import { isVlanTpid } from "./ethernet.ts";
 import { inRange, readU16, readU32, writeU32 } from "./bytes.ts";
 import { CodecError } from "./error.ts";
 
@@ -118,7 +119,7 @@ export function vxlanSourcePort(frame: Uint8Array, off: number, len: number): nu
   let pos = off + 12;
   if (pos + 2 > end) return finish(h);
   let type = readU16(frame, pos);
-  for (let tags = 0; (type === 0x8100 || type === 0x88a8) && tags < 2 && pos + 6 <= end; tags++) {
+  for (let tags = 0; isVlanTpid(type) && tags < 2 && pos + 6 <= end; tags++) {
     pos += 4;
     type = readU16(frame, pos);
   }

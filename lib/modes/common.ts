@@ -1,22 +1,26 @@
 /**
- * What the receive and transmit modes share: checking the ring and interface up front, and the
- * once-a-second `-v` counters.
+ * What the receive and transmit modes share: checking the ring up front, the frame operations as the
+ * user typed them, and the once-a-second `-v` counters.
  *
  * @module
  */
+import type { OpsConfig } from "../ops/mod.ts";
 import { formatSize, RingFile, snapshot } from "../ring/mod.ts";
 import type { RingSnapshot } from "../ring/mod.ts";
-import { UsageError } from "../args.ts";
 
-/** Exactly one ring name, or a usage error naming the mode. */
-export function oneRing(rings: string[], mode: string): string {
-  if (rings.length === 0) throw new UsageError(`${mode} needs a ring: fluxcap ${mode} ... <ring>`);
-  if (rings.length > 1) {
-    throw new UsageError(
-      `${mode} takes one ring, got ${rings.length} (${rings.join(", ")}); run one process per ring`,
-    );
-  }
-  return rings[0];
+/**
+ * The frame operations as command-line options (`; frame operations: -V 100 -s 128`), or "" when
+ * there are none.
+ */
+export function opsText(ops: OpsConfig): string {
+  const parts: string[] = [];
+  if (ops.filterVlan !== undefined) parts.push(`-f 'vlan ${ops.filterVlan}'`);
+  if (ops.keepPercent !== undefined) parts.push(`-d ${ops.keepPercent}`);
+  if (ops.vlan !== undefined) parts.push(`-V ${ops.vlan}`);
+  if (ops.stripVlan) parts.push("-Q");
+  if (ops.snaplen !== undefined) parts.push(`-s ${ops.snaplen}`);
+  if (ops.trimTail !== undefined) parts.push(`-D ${ops.trimTail}`);
+  return parts.length === 0 ? "" : `; frame operations: ${parts.join(" ")}`;
 }
 
 /** Opens the ring once to refuse a missing or corrupt one before any socket is made. */

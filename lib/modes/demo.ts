@@ -18,13 +18,13 @@
  *
  * @module
  */
-import type { Args } from "../args.ts";
+import type { DemoSettings } from "../settings/mod.ts";
 import { FluxError } from "../errors.ts";
 import { Lab, labAvailable, type LabProcess } from "../lab/lab.ts";
 import { mixedTraffic } from "../lab/traffic.ts";
 import { FramePipeline } from "../ops/mod.ts";
 import { createRing, RingReader, snapshotOf } from "../ring/mod.ts";
-import { isatty } from "../../ffi/mod.ts";
+import { addrOf } from "../../ffi/mod.ts";
 
 /** The command that runs this fluxcap again (compiled binary or `deno run cli.ts`). */
 export function selfCommand(): string[] {
@@ -84,7 +84,7 @@ function readAll(path: string): Uint8Array[] {
 /** The hidden generator: `fluxcap demo generate IF COUNT PPS SEED TAP` (run inside the switch namespace). */
 async function generate(args: string[]): Promise<number> {
   const [ifname, countText, ppsText, seedText, tapText] = args;
-  const { PacketSender, addrOf } = await import("../io/sender.ts");
+  const { Outcome, PacketSender } = await import("../sinks/mod.ts");
   const frames = mixedTraffic(Number(countText), Number(seedText), Number(tapText));
   const arena = new Uint8Array(new ArrayBuffer(frames.reduce((a, f) => a + f.length, 0)));
   const offs: number[] = [];
@@ -95,7 +95,20 @@ async function generate(args: string[]): Promise<number> {
     o += f.length;
   }
   const base = addrOf(arena);
-  const s = new PacketSender(ifname, { maxBatch: 32 });
+  const s = new PacketSender({ iface: ifname, maxBatch: 32 });
+  const cut = { headLen: 0, tagLen: 0, tailOff: 0, tailLen: 0 };
+  /** Sends frames [from, to); returns how many went out (in order: a failure ends the count). */
+  const send = (from: number, to: number): number => {
+    for (let k = from; k < to; k++) {
+      cut.headLen = frames[k].length;
+      s.stage(arena, base, offs[k], cut, 0, 0, 0, k);
+    }
+    const n = s.staged;
+    s.flush();
+    let ok = 0;
+    while (ok < n && s.status[ok] === Outcome.sent) ok++;
+    return ok;
+  };
   const pps = Number(ppsText);
   const t0 = performance.now();
   let sent = 0;
@@ -105,16 +118,13 @@ async function generate(args: string[]): Promise<number> {
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     const end = Math.min(frames.length, i + 32);
-    for (let k = i; k < end; k++) s.addSegments(base + offs[k], frames[k].length, 0, 0, 0, k);
-    let res = s.flush();
+    let done = send(i, end);
     let tries = 0;
-    while (res.sent < end - i && tries++ < 50) { // the veth queue was full: resend the rest
-      for (let k = i + res.sent; k < end; k++) s.addSegments(base + offs[k], frames[k].length, 0, 0, 0, k);
-      const more = s.flush();
-      res = { ...more, sent: res.sent + more.sent };
+    while (done < end - i && tries++ < 50) { // the veth queue was full: resend the rest
+      done += send(i + done, end);
       await new Promise((r) => setTimeout(r, 2));
     }
-    sent += res.sent;
+    sent += done;
     i = end;
   }
   s.close();
@@ -124,15 +134,15 @@ async function generate(args: string[]): Promise<number> {
 }
 
 /** Runs the demo; resolves to 0 only if every sensor received every frame it should. */
-export async function runDemo(a: Args, log: (s: string) => void): Promise<number> {
-  if (a.rings[0] === "generate") return await generate(a.rings.slice(1));
+export async function runDemo(a: DemoSettings, log: (s: string) => void): Promise<number> {
+  if (a.words[0] === "generate") return await generate(a.words.slice(1));
   const why = await labAvailable(["ip"]);
   if (why !== null) throw new FluxError(`Cannot run the demo: ${why} (it builds network namespaces)`);
-  const seconds = a.seconds === undefined ? 15 : Number(a.seconds);
+  const seconds = a.seconds ?? 15;
   if (!(seconds >= 3 && seconds <= 3600)) throw new FluxError(`Invalid --seconds "${a.seconds}": 3..3600`);
   const perTap = Math.min(FRAMES_PER_TAP, Math.floor(PPS * (seconds - 3)));
   const self = selfCommand();
-  const tty = isatty(1) === 1 && !a.json;
+  const tty = Deno.stdout.isTerminal() && !a.json;
 
   const lab = await Lab.create("demo");
   const ringDir = await Deno.makeTempDir({ dir: "/dev/shm", prefix: "fluxcap-demo-" });

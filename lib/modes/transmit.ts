@@ -1,58 +1,89 @@
 /**
- * `fluxcap -tx -i IF RING`: send a ring out of a NIC (also `-tx -E …` tunnels and `-tx -w FILE`).
+ * `fluxcap -tx`: send a ring out of a NIC (`-i`), into a tunnel (`-E`) or to capture files (`-w`).
+ * Checks what depends on the host (the ring, the interface, the peer and the route to it, the output
+ * path), then runs the transmit loop in a Worker.
+ *
  * @module
  */
-import type { Args } from "../args.ts";
-import { UsageError } from "../args.ts";
-import { FluxError } from "../errors.ts";
-import { ifIndex } from "../io/netdev.ts";
-import { checkRing, oneRing, verboseTicker } from "./common.ts";
-import { runWorker } from "./host.ts";
-import { intOption, noOps, opsFromArgs } from "./options.ts";
-import type { TxNicJob } from "./tx_nic.ts";
+import { formatIp } from "../codec/mod.ts";
+import { runWorker } from "../engine/mod.ts";
+import { UsageError } from "../errors.ts";
+import { resolveTarget } from "../io/pcapfile.ts";
+import { ifIndex, resolveHost, routeTo } from "../net/mod.ts";
+import { MAGIC } from "../ring/mod.ts";
+import type { TransmitSettings } from "../settings/mod.ts";
+import { checkRawSocket, type SinkConfig } from "../sinks/mod.ts";
+import { checkRing, opsText, verboseTicker } from "./common.ts";
 
 /** Runs the transmit mode; resolves to the exit status. */
-export async function runTransmit(a: Args, log: (s: string) => void): Promise<number> {
-  const ring = oneRing(a.rings, "-tx");
-  const ops = opsFromArgs(a, "tx");
-  const seconds = a.seconds === undefined ? undefined : Number(a.seconds);
-  if (seconds !== undefined && !(seconds > 0)) throw new FluxError(`Invalid --seconds "${a.seconds}"`);
-  if (a.encap !== undefined) {
-    const { runTunnelTransmit } = await import("./tunnel_tx.ts");
-    return runTunnelTransmit(a, ring, ops, log);
-  }
-  if (a.write !== undefined) {
-    const { runPcapTransmit } = await import("./pcap_tx.ts");
-    return runPcapTransmit(a, ring, ops, log);
-  }
-  if (a.iface === undefined) {
-    throw new UsageError("-tx needs an interface (-i <eth>), a tunnel (-E) or -w <file>");
-  }
-  const frameSize = a.frameSize === undefined
-    ? undefined
-    : intOption(a.frameSize, "frame size (-Z)", 64, 1 << 20);
-  checkRing(ring);
-  ifIndex(a.iface);
-  const job: TxNicJob = {
-    kind: "tx-nic",
-    iface: a.iface,
-    ring,
-    ops,
-    passthrough: noOps(ops),
-    txRing: a.txRing,
-    qdiscBypass: a.qdiscBypass,
-    fromOldest: a.fromOldest,
-    frameSize,
-  };
-  if (a.verbose) {
-    log(
-      `fluxcap -tx: sending ring "${ring}" on "${a.iface}" with ${a.txRing ? "PACKET_TX_RING" : "sendmmsg"}` +
-        `${a.qdiscBypass ? ", qdisc bypass" : ""}; frame operations: ${JSON.stringify(ops)}`,
-    );
-  }
-  return await runWorker(job as unknown as Record<string, unknown>, {
+export async function runTransmit(s: TransmitSettings, log: (s: string) => void): Promise<number> {
+  const { sink, text } = sinkConfig(s);
+  if (s.verbose) log(`fluxcap -tx: ${text}${opsText(s.ops)}`);
+  return await runWorker({ side: "tx", ring: s.ring, ops: s.ops, sink, fromOldest: s.fromOldest }, {
     log,
-    seconds,
-    everySecond: a.verbose ? verboseTicker(ring, "tx", log) : undefined,
+    seconds: s.seconds,
+    everySecond: s.verbose ? verboseTicker(s.ring, "tx", log) : undefined,
   });
+}
+
+/** The sink's settings with the host's answers (addresses, routes, file target), and a -v line. */
+function sinkConfig(s: TransmitSettings): { sink: SinkConfig; text: string } {
+  const k = s.sink;
+  switch (k.kind) {
+    case "nic": {
+      checkRing(s.ring);
+      ifIndex(k.iface);
+      const how = `${k.txRing ? "PACKET_TX_RING" : "sendmmsg"}${k.qdiscBypass ? ", qdisc bypass" : ""}`;
+      return { sink: k, text: `sending ring "${s.ring}" on "${k.iface}" with ${how}` };
+    }
+    case "tunnel": {
+      const dst = resolveHost(k.host);
+      const route = routeTo(dst);
+      checkRing(s.ring);
+      checkRawSocket(dst.family);
+      const what = k.tunnel === "vxlan"
+        ? `VXLAN VNI ${k.key ?? 0} to UDP port ${k.port}`
+        : `${k.tunnel.toUpperCase()}${k.key !== undefined ? ` key ${k.key}` : ""}`;
+      return {
+        sink: { ...k, dst },
+        text: `sending ring "${s.ring}" as ${what} to ${formatIp(dst)} from ${formatIp(route.src)} ` +
+          `(path MTU ${route.mtu})`,
+      };
+    }
+    case "file": {
+      let target;
+      try {
+        target = resolveTarget(k.path, s.ring);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      if (k.path !== "-" && isRingFile(k.path)) {
+        throw new UsageError(
+          `Cannot write capture file "${k.path}": it is a fluxcap ring, and writing would destroy it`,
+        );
+      }
+      checkRing(s.ring);
+      const where = target.kind === "stdout" ? "stdout" : `"${target.template}"`;
+      const rot = [
+        k.rotateSeconds !== undefined ? `every ${k.rotateSeconds} s` : "",
+        k.rotateBytes !== undefined ? `every ${k.rotateBytes} bytes` : "",
+      ].filter((x) => x).join(" or ");
+      return {
+        sink: { ...k, target, snaplen: s.ops.snaplen, verbose: s.verbose > 0 },
+        text: `writing ring "${s.ring}" to ${where}${rot ? `, new file ${rot}` : ""}`,
+      };
+    }
+  }
+}
+
+/** True if `path` is an existing file that starts with a fluxcap ring's magic. */
+function isRingFile(path: string): boolean {
+  try {
+    using f = Deno.openSync(path, { read: true });
+    const head = new Uint8Array(MAGIC.length);
+    const n = f.readSync(head) ?? 0;
+    return n === MAGIC.length && head.every((b, i) => b === MAGIC[i]);
+  } catch {
+    return false; // missing or unreadable: the writer reports it
+  }
 }

@@ -6,9 +6,8 @@
  *
  * @module
  */
-import type { Args } from "../args.ts";
-import { UsageError } from "../args.ts";
-import { FluxError } from "../errors.ts";
+import { UsageError } from "../errors.ts";
+import type { WatchSettings } from "../settings/mod.ts";
 import { ringJson } from "../watch/json.ts";
 import { startMetrics } from "../watch/metrics.ts";
 import type { MetricsServer } from "../watch/metrics.ts";
@@ -78,15 +77,6 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     const t = setTimeout(done, ms);
     signal.addEventListener("abort", done);
   });
-}
-
-function parseSeconds(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n <= 0) {
-    throw new FluxError(`Invalid --seconds "${text}": expected a number of seconds greater than 0`);
-  }
-  return n;
 }
 
 function isBrokenPipe(e: unknown): boolean {
@@ -211,10 +201,10 @@ async function runScreen(
  * Runs `fluxcap -io`; resolves to the exit status. A missing or corrupt ring is refused up front with
  * a RingError (`Cannot open ring "x": …`); a ring deleted later is shown as gone.
  */
-export async function runWatch(a: Args, _log: (s: string) => void): Promise<number> {
+export async function runWatch(a: WatchSettings, _log: (s: string) => void): Promise<number> {
   if (a.rings.length === 0) throw new UsageError("-io needs at least one ring: fluxcap -io <ring> ...");
   a = { ...a, rings: [...new Set(a.rings)] }; // a ring named twice is watched once
-  const seconds = parseSeconds(a.seconds);
+  const seconds = a.seconds;
   const watches: RingWatch[] = [];
   try {
     for (const name of a.rings) watches.push(RingWatch.open(name));

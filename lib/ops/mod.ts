@@ -33,5 +33,5 @@ export {
   type DropReasonIndex,
   type DropReasonName,
   dropReasonOf,
-} from "./reasons.ts";
+} from "../ring/reasons.ts";
 export { FramePipeline, MAX_GROWTH, TPID_8021AD, TPID_8021Q, TPID_QINQ, VlanAction } from "./pipeline.ts";

@@ -46,7 +46,8 @@
  */
 
 import { type OpsConfig, type OpsSide, validateOps } from "./config.ts";
-import { DropReason } from "./reasons.ts";
+import { ETHERTYPE_QINQ, ETHERTYPE_QINQ_9100, ETHERTYPE_VLAN, isVlanTpid } from "../codec/mod.ts";
+import { DropReason } from "../ring/reasons.ts";
 
 /** Byte offset of the EtherType/TPID after the two MAC addresses. */
 const MACS_LEN = 12;
@@ -58,11 +59,11 @@ const VLAN_TAG_LEN = 4;
 const ETH_VLAN_HLEN = 18;
 
 /** 802.1Q customer tag TPID. */
-export const TPID_8021Q = 0x8100;
+export const TPID_8021Q = ETHERTYPE_VLAN;
 /** 802.1ad service tag TPID. */
-export const TPID_8021AD = 0x88a8;
+export const TPID_8021AD = ETHERTYPE_QINQ;
 /** Pre-standard QinQ TPID, still seen on taps. */
-export const TPID_QINQ = 0x9100;
+export const TPID_QINQ = ETHERTYPE_QINQ_9100;
 
 /** At most this many bytes are added to a frame by the pipeline (one inserted tag). */
 export const MAX_GROWTH = VLAN_TAG_LEN;
@@ -76,10 +77,6 @@ export const VlanAction = { none: 0, insert: 1, replace: 2, strip: 3 } as const;
  * ~1 ns a byte for the loop; break-even near 24 bytes).
  */
 const LOOP_COPY_MAX = 24;
-
-function isTpid(t: number): boolean {
-  return t === TPID_8021Q || t === TPID_8021AD || t === TPID_QINQ;
-}
 
 function copyBytes(src: Uint8Array, so: number, dst: Uint8Array, d: number, n: number): void {
   if (n <= LOOP_COPY_MAX) {
@@ -241,7 +238,7 @@ export class FramePipeline {
     let tagged = false;
     let vid = -1;
     if (len >= ETH_HLEN) {
-      if (isTpid((buf[off + MACS_LEN] << 8) | buf[off + MACS_LEN + 1])) {
+      if (isVlanTpid((buf[off + MACS_LEN] << 8) | buf[off + MACS_LEN + 1])) {
         if (len >= ETH_VLAN_HLEN) {
           tagged = true;
           vid = ((buf[off + 14] & 0x0f) << 8) | buf[off + 15];
@@ -280,7 +277,7 @@ export class FramePipeline {
       action = VlanAction.strip;
       head = MACS_LEN;
       tailOff = MACS_LEN + VLAN_TAG_LEN;
-      floor = len - VLAN_TAG_LEN >= ETH_VLAN_HLEN && isTpid((buf[off + 16] << 8) | buf[off + 17])
+      floor = len - VLAN_TAG_LEN >= ETH_VLAN_HLEN && isVlanTpid((buf[off + 16] << 8) | buf[off + 17])
         ? ETH_VLAN_HLEN
         : ETH_HLEN;
     } else {
@@ -315,7 +312,7 @@ export class FramePipeline {
     if (this.#strip) {
       // the frame in buf is already the stripped frame
       this.tag = this.tagBytes;
-      const floor = len >= ETH_VLAN_HLEN && isTpid((buf[off + MACS_LEN] << 8) | buf[off + MACS_LEN + 1])
+      const floor = len >= ETH_VLAN_HLEN && isVlanTpid((buf[off + MACS_LEN] << 8) | buf[off + MACS_LEN + 1])
         ? ETH_VLAN_HLEN
         : ETH_HLEN;
       return this.#finish(len, 0, len, 0, floor, VlanAction.strip);
@@ -378,6 +375,21 @@ export class FramePipeline {
     this.tailOff = tailOff;
     this.tailLen = rest;
     return out;
+  }
+
+  /**
+   * Original (wire) length of the frame last kept, given the input's: the VLAN stage's growth applied
+   * (a tag inserted adds 4, a tag stripped takes 4), never below the output length. For an out-of-band
+   * tag, pass the wire length with the tag (the kernel's length + 4).
+   */
+  wireLen(wire: number): number {
+    const a = this.vlanAction;
+    const w = a === VlanAction.insert
+      ? wire + VLAN_TAG_LEN
+      : a === VlanAction.strip
+      ? wire - VLAN_TAG_LEN
+      : wire;
+    return w > this.outLen ? w : this.outLen;
   }
 
   /**

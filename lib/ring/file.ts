@@ -12,16 +12,19 @@ import {
   errno,
   errnoText,
   fcntl,
+  flock,
+  FluxError,
   fstat,
-  mmap,
-  munmap,
+  type Mapping,
+  mapShared,
   open,
   pread,
+  SysError,
 } from "../../ffi/mod.ts";
 import * as L from "./layout.ts";
 
 /** A ring file that cannot be opened, created or attached to. */
-export class RingError extends Error {
+export class RingError extends FluxError {
   constructor(message: string) {
     super(message);
     this.name = "RingError";
@@ -124,8 +127,8 @@ export class RingFile {
   readonly path: string;
   readonly geometry: RingGeometry;
   readonly fd: number;
-  /** Address of the mapping. */
-  readonly base: Deno.PointerObject;
+  /** The mapping of the whole file. */
+  readonly mapping: Mapping;
   #mem: ArrayBuffer | null;
   /** Views over the whole mapping. */
   i32: Int32Array;
@@ -137,15 +140,14 @@ export class RingFile {
   dataU32: Uint32Array;
   /** Numeric address of the data area (for iovecs). */
   readonly dataAddr: number;
-  #lockBuf = new Uint8Array(C.FLOCK_SIZE);
 
-  private constructor(name: string, path: string, g: RingGeometry, fd: number, base: Deno.PointerObject) {
+  private constructor(name: string, path: string, g: RingGeometry, fd: number, mapping: Mapping) {
     this.name = name;
     this.path = path;
     this.geometry = g;
     this.fd = fd;
-    this.base = base;
-    const mem = Deno.UnsafePointerView.getArrayBuffer(base, g.fileSize);
+    this.mapping = mapping;
+    const mem = mapping.buffer;
     this.#mem = mem;
     this.i32 = new Int32Array(mem, 0, L.HEADER_SIZE / 4);
     this.u32 = new Uint32Array(mem, 0, L.HEADER_SIZE / 4);
@@ -153,7 +155,7 @@ export class RingFile {
     this.u8 = new Uint8Array(mem, 0, L.HEADER_SIZE);
     this.data = new Uint8Array(mem, g.dataOffset, g.dataSize);
     this.dataU32 = new Uint32Array(mem, g.dataOffset, g.dataSize / 4);
-    this.dataAddr = Number(Deno.UnsafePointer.value(base)) + g.dataOffset;
+    this.dataAddr = mapping.addr + g.dataOffset;
   }
 
   /**
@@ -188,14 +190,15 @@ export class RingFile {
       throw new RingError(`Cannot open ring "${name}": ${g}`);
     }
     // The writer maps with MAP_POPULATE: page faults of a fresh ring are paid once, at attach.
-    const flags = C.MAP_SHARED | (opts.populate ? C.MAP_POPULATE : 0);
-    const p = mmap(null, BigInt(g.fileSize), C.PROT_READ | C.PROT_WRITE, flags, fd, 0n);
-    if (p === null || Deno.UnsafePointer.value(p) === C.MAP_FAILED) {
-      const e = errno();
+    let m: Mapping;
+    try {
+      m = mapShared(fd, g.fileSize, { populate: opts.populate, what: "ring", name });
+    } catch (e) {
       close(fd);
-      throw new RingError(`Cannot open ring "${name}": cannot map it: ${errnoText(e)}`);
+      const why = e instanceof SysError ? errnoText(e.errno) : String(e);
+      throw new RingError(`Cannot open ring "${name}": cannot map it: ${why}`);
     }
-    return new RingFile(name, path, g, fd, p);
+    return new RingFile(name, path, g, fd, m);
   }
 
   /** True until `close()`. */
@@ -220,24 +223,13 @@ export class RingFile {
 
   /** True if some open file description (any process) holds the lock on `byte`. */
   isLocked(byte: number): boolean {
-    const b = this.#lockBuf;
-    b.fill(0);
-    const dv = new DataView(b.buffer);
-    dv.setInt16(C.FLOCK_TYPE, C.F_WRLCK, true);
-    dv.setBigInt64(C.FLOCK_START, BigInt(byte), true);
-    dv.setBigInt64(C.FLOCK_LEN, 1n, true);
+    const b = flock(C.F_WRLCK, byte, 1);
     check(fcntl(this.fd, C.F_OFD_GETLK, b), "query lock on", "ring", this.name);
-    return dv.getInt16(C.FLOCK_TYPE, true) !== C.F_UNLCK;
+    return new DataView(b.buffer).getInt16(C.FLOCK_TYPE, true) !== C.F_UNLCK;
   }
 
   #lock(cmd: number, type: number, byte: number): number {
-    const b = this.#lockBuf;
-    b.fill(0);
-    const dv = new DataView(b.buffer);
-    dv.setInt16(C.FLOCK_TYPE, type, true);
-    dv.setBigInt64(C.FLOCK_START, BigInt(byte), true);
-    dv.setBigInt64(C.FLOCK_LEN, 1n, true);
-    return fcntl(this.fd, cmd, b);
+    return fcntl(this.fd, cmd, flock(type, byte, 1));
   }
 
   /** Reads a NUL-padded UTF-8 text field of the header. */
@@ -264,7 +256,7 @@ export class RingFile {
     this.u8 = new Uint8Array(0);
     this.data = new Uint8Array(0);
     this.dataU32 = new Uint32Array(0);
-    munmap(this.base, BigInt(this.geometry.fileSize));
+    this.mapping.unmap();
     close(this.fd);
   }
 

@@ -77,8 +77,8 @@ export const MAX_RING_SIZE = 4 * 1024 * 1024 * 1024 - ALIGN;
 /** Frames are never larger than this, whatever the ring size (64 KiB covers GSO-less jumbo and more). */
 export const MAX_FRAME_LIMIT = 65535;
 
-/** Drop reasons, in slot order, for both the writer and each reader (one list, kept in lib/ops). */
-export { DROP_REASONS, DropReason, type DropReasonName } from "../ops/reasons.ts";
+/** Drop reasons, in slot order, for both the writer and each reader: part of the file format. */
+export { DROP_REASONS, DropReason, type DropReasonName } from "./reasons.ts";
 
 /** What a reader is, for the watch view. */
 export const ReaderKind = { other: 0, nic: 1, tunnel: 2, file: 3 } as const;

@@ -6,10 +6,12 @@
  * copy), the caller uses them (copies them, or hands their addresses to `sendmmsg`), then `release()`
  * checks the tail: records the writer reclaimed meanwhile form a prefix of the batch, and `release()`
  * returns how many leading records must be discarded because they may have been overwritten while in use.
+ * A caller that copies the batch out can call `secure()` after the copy: when it returns true the
+ * copies are intact, and `release()` counts the batch as read even if the writer reclaims it later.
  *
  * @module
  */
-import { C, getpid, ptrAdd, syscall } from "../../ffi/mod.ts";
+import { C, getpid, syscall } from "../../ffi/mod.ts";
 import { nowNs, RingError, RingFile } from "./file.ts";
 import * as L from "./layout.ts";
 
@@ -70,12 +72,14 @@ export class RingReader {
   #pos: number; // relative logical position of the next unread record
   #off: number; // physical offset of it
   #batchN = 0;
+  #secured = false;
   #batchEnd = 0;
   #batchEndOff = 0;
   #expectSeq = -1;
   #read = 0;
   #bytes = 0;
   #lost = 0;
+  #lostPublished = -1;
   #sent = 0;
   #drops = new Float64Array(L.DROP_REASONS.length);
   #dropsDirty = false;
@@ -121,7 +125,7 @@ export class RingReader {
     this.#base = start - (start % ds);
     this.#pos = Number(start - this.#base);
     this.#off = this.#pos;
-    this.#futexAddr = ptrAdd(ring.base, L.H_WAKE);
+    this.#futexAddr = ring.mapping.pointerAt(L.H_WAKE);
     this.#publish();
   }
 
@@ -250,16 +254,41 @@ export class RingReader {
   }
 
   /**
+   * True when no record of the current batch has been reclaimed by the writer yet: whatever the caller
+   * copied out of the batch before this call is intact. After a true, `release()` counts the batch as
+   * read even if the writer reclaims it afterwards.
+   */
+  secure(): boolean {
+    if (this.#batchN === 0) return true;
+    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    this.#secured = this.#rel[0] >= tailRel;
+    return this.#secured;
+  }
+
+  /**
+   * Bytes the writer can still append before it reclaims the first record of the current batch (how
+   * far the batch is from being overwritten); 0 when nothing is polled.
+   */
+  headroom(): number {
+    if (this.#batchN === 0) return 0;
+    const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
+    return Math.max(0, this.#rel[0] + this.#ds - headRel);
+  }
+
+  /**
    * Ends the batch of the last `poll()`: moves past it and returns how many of its leading records
    * must be discarded because the writer overwrote them while in use: 0, or the whole batch (they are
-   * counted as lost; the others as read).
+   * counted as lost; the others as read). A batch made safe with `secure()` is never discarded.
+   * `publish` false leaves the slot's counters to the next `flush()` (one publication per batch).
    */
-  release(): number {
+  release(publish = true): number {
     const n = this.#batchN;
+    const secured = this.#secured;
     this.#batchN = 0;
+    this.#secured = false;
     if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
     const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
-    if (n > 0 && this.#rel[0] < tailRel) {
+    if (n > 0 && !secured && this.#rel[0] < tailRel) {
       // The writer reclaimed the start of the batch while it was in use. Each record was found through
       // the header of the one before, so nothing after an overwritten header can be trusted either:
       // the whole batch is discarded and the reader resumes at the tail, a true record boundary. The
@@ -279,7 +308,7 @@ export class RingReader {
     this.#pos = this.#batchEnd;
     this.#off = this.#batchEndOff;
     if (this.#pos > REBASE_AT) this.#rebase();
-    this.#publish();
+    if (publish) this.#publish();
     return 0;
   }
 
@@ -357,7 +386,10 @@ export class RingReader {
     Atomics.store(i64, i + L.S_POS / 8, this.#base + BigInt(this.#pos));
     Atomics.store(i64, i + L.S_READ / 8, BigInt(this.#read));
     Atomics.store(i64, i + L.S_BYTES / 8, BigInt(this.#bytes));
-    Atomics.store(i64, i + L.S_LOST / 8, BigInt(this.#lost));
+    if (this.#lost !== this.#lostPublished) {
+      Atomics.store(i64, i + L.S_LOST / 8, BigInt(this.#lost));
+      this.#lostPublished = this.#lost;
+    }
     Atomics.store(i64, i + L.S_SENT / 8, BigInt(this.#sent));
     if (this.#dropsDirty) {
       for (let r = 0; r < this.#drops.length; r++) {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { C, getpid, ptrAdd, syscall } from "../../ffi/mod.ts";
+import { C, getpid, syscall } from "../../ffi/mod.ts";
 import { nowNs, RingError, RingFile } from "./file.ts";
 import * as L from "./layout.ts";
 
@@ -99,7 +99,7 @@ export class RingWriter {
     this.#wireBase = Atomics.load(this.#i64, I_WIRE);
     this.#chunk = Math.floor(this.#ds / 16 / L.ALIGN) * L.ALIGN;
     this.#commitEvery = Math.floor(this.#ds / 4);
-    this.#futexAddr = ptrAdd(ring.base, L.H_WAKE);
+    this.#futexAddr = ring.mapping.pointerAt(L.H_WAKE);
   }
 
   /**

@@ -1,7 +1,8 @@
 /** `-E` / `-K` parsing, address literals, and per-packet decapsulation over fixed bytes. */
 import { assertEquals, assertThrows } from "../assert.ts";
-import { formatIp, parseEncapSpec, parseIpLiteral, parseKey } from "../../lib/io/tunnel.ts";
-import { Decapsulator } from "../../lib/io/tunnel_decap.ts";
+import { formatIp, parseIpLiteral } from "../../lib/codec/mod.ts";
+import { parseEncapSpec, parseKey } from "../../lib/settings/mod.ts";
+import { Decapsulator } from "../../lib/sources/mod.ts";
 import { DropReason } from "../../lib/ring/layout.ts";
 import { fromHex } from "../../lib/codec/mod.ts";
 import { FluxError } from "../../lib/errors.ts";

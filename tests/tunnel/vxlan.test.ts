@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals, assertIncludes } from "../assert.ts";
 import { makeFrame } from "../lab.ts";
-import { UDP_BUCKETS } from "../../lib/io/tunnel_tx.ts";
+import { UDP_BUCKETS } from "../../lib/sinks/mod.ts";
 import {
   A4,
   accounted,

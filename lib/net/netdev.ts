@@ -1,6 +1,6 @@
 /**
- * Network interface queries (index, MTU, flags) over ioctl, and socket helpers shared by the packet
- * and tunnel I/O classes.
+ * Network interface queries (index, MTU, flags) over ioctl, and the socket-option helper shared by the
+ * packet and tunnel sockets.
  *
  * @module
  */
@@ -9,8 +9,11 @@ import {
   check,
   close,
   cstr,
+  E,
   errno,
   if_nametoindex,
+  ifreq,
+  int32,
   ioctl,
   setsockopt,
   socket,
@@ -20,17 +23,16 @@ import {
 /** Index of interface `name`; throws `Cannot find interface "eth9": No such device (ENODEV)`. */
 export function ifIndex(name: string): number {
   if (name.length === 0 || name.length > 15) {
-    throw new SysError("find", "interface", name, 19 /* ENODEV */);
+    throw new SysError("find", "interface", name, E.ENODEV);
   }
   const idx = if_nametoindex(cstr(name));
-  if (idx === 0) throw new SysError("find", "interface", name, errno() || 19);
+  if (idx === 0) throw new SysError("find", "interface", name, errno() || E.ENODEV);
   return idx;
 }
 
-function ifreq(name: string): Uint8Array {
-  const b = new Uint8Array(C.IFREQ_SIZE);
-  b.set(new TextEncoder().encode(name).subarray(0, 15));
-  return b;
+/** True while an interface named `ifname` still has index `ifindex` (not removed or recreated). */
+export function stillThere(ifname: string, ifindex: number): boolean {
+  return if_nametoindex(cstr(ifname)) === ifindex;
 }
 
 /** A throwaway datagram socket for interface ioctls. */
@@ -48,7 +50,7 @@ export function ifMtu(name: string): number {
   return withCtlSocket((fd) => {
     const r = ifreq(name);
     check(ioctl(fd, C.SIOCGIFMTU, r), "read MTU of", "interface", name);
-    return new DataView(r.buffer).getInt32(16, true);
+    return new DataView(r.buffer).getInt32(C.IFREQ_UNION, true);
   });
 }
 
@@ -57,24 +59,16 @@ export function ifFlags(name: string): number {
   return withCtlSocket((fd) => {
     const r = ifreq(name);
     check(ioctl(fd, C.SIOCGIFFLAGS, r), "read flags of", "interface", name);
-    return new DataView(r.buffer).getUint16(16, true);
+    return new DataView(r.buffer).getUint16(C.IFREQ_UNION, true);
   });
 }
 
-/** Sets an integer socket option, throwing a typed error naming `what`. */
+/** Sets an integer socket option, throwing a typed error naming `what` and `name`. */
 export function setIntOpt(
   fd: number,
-  level: number,
-  name: number,
-  value: number,
+  opt: { level: number; name: number; value: number },
   what: string,
-  ifname: string,
+  name: string,
 ): void {
-  const v = new Int32Array([value]);
-  check(setsockopt(fd, level, name, new Uint8Array(v.buffer), 4), "set", what, ifname);
-}
-
-/** Host to network byte order, 16 bits. */
-export function htons(v: number): number {
-  return ((v & 0xff) << 8) | ((v >> 8) & 0xff);
+  check(setsockopt(fd, opt.level, opt.name, int32(opt.value), 4), "set", what, name);
 }

@@ -20,22 +20,26 @@
  * @module
  */
 import {
+  addrOf,
   bind,
   C,
   check,
   close,
   cstr,
+  E,
   errno,
   getsockopt,
+  int32,
   poll,
+  PollFds,
   recvmmsg,
   setsockopt,
+  sockaddrIp,
   socket,
   SysError,
-} from "../../ffi/mod.ts";
-import { addrOf } from "./sender.ts";
-import { DECAP_HEADROOM } from "./tunnel_decap.ts";
-import { formatIp, type IpAddress, sockaddr, type TunnelKind } from "./tunnel.ts";
+} from "../../../ffi/mod.ts";
+import { formatIp, type IpAddress } from "../../codec/mod.ts";
+import { DECAP_HEADROOM, type TunnelKind } from "./decap.ts";
 
 /** Settings of a {@link TunnelReceiver}. */
 export interface TunnelRxConfig {
@@ -73,8 +77,6 @@ export interface RxSocket {
   meminfo: boolean;
 }
 
-const EAGAIN = 11;
-const EINTR = 4;
 const SLOT = 65536 + DECAP_HEADROOM + 16;
 const MAX_PACKET = 65535 + 8;
 /**
@@ -115,8 +117,7 @@ export class TunnelReceiver {
   #msgs: Uint8Array;
   #msgU32: Uint32Array;
   #iov: Uint8Array;
-  #pfd: Uint8Array;
-  #pfdView: DataView;
+  #pfd: PollFds;
   #closed = false;
 
   constructor(cfg: TunnelRxConfig) {
@@ -165,23 +166,18 @@ export class TunnelReceiver {
       this.#msgU32[w + (C.MSGHDR_CONTROL >>> 2) + 1] = Math.floor(c / 4294967296);
       this.#msgU32[w + W_CTRLLEN] = CTRL_SLOT;
     }
-    this.#pfd = new Uint8Array(C.POLLFD_SIZE * this.sockets.length);
-    this.#pfdView = new DataView(this.#pfd.buffer);
-    this.sockets.forEach((s, i) => {
-      this.#pfdView.setInt32(i * C.POLLFD_SIZE, s.fd, true);
-      this.#pfdView.setInt16(i * C.POLLFD_SIZE + 4, C.POLLIN, true);
-    });
+    this.#pfd = new PollFds(this.sockets.map((s) => s.fd), C.POLLIN);
   }
 
   /** Waits up to `ms` for packets; returns the number of sockets with something to read. */
   wait(ms: number): number {
-    const rc = poll(this.#pfd, this.sockets.length, ms);
+    const rc = poll(this.#pfd.bytes, this.sockets.length, ms);
     return rc < 0 ? 0 : rc;
   }
 
   /** True when socket `i` had something to read at the last `wait`. */
   readable(i: number): boolean {
-    return (this.#pfdView.getInt16(i * C.POLLFD_SIZE + 6, true) & (C.POLLIN | C.POLLERR)) !== 0;
+    return (this.#pfd.revents(i) & (C.POLLIN | C.POLLERR)) !== 0;
   }
 
   /**
@@ -216,8 +212,8 @@ export class TunnelReceiver {
         return n;
       }
       const e = errno();
-      if (e === EAGAIN) return 0;
-      if (e !== EINTR) throw new SysError("receive", "from tunnel socket", s.what, e);
+      if (e === E.EAGAIN) return 0;
+      if (e !== E.EINTR) throw new SysError("receive", "from tunnel socket", s.what, e);
     }
     return 0;
   }
@@ -303,11 +299,11 @@ function describe(fam: 4 | 6, cfg: TunnelRxConfig, proto: string): string {
 }
 
 function setup(fd: number, fam: 4 | 6, cfg: TunnelRxConfig, what: string, port: number): void {
-  const big = new Int32Array([cfg.rcvbuf ?? 32 << 20]);
-  if (setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUFFORCE, new Uint8Array(big.buffer), 4) < 0) {
-    setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUF, new Uint8Array(big.buffer), 4);
+  const big = int32(cfg.rcvbuf ?? 32 << 20);
+  if (setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUFFORCE, big, 4) < 0) {
+    setsockopt(fd, C.SOL_SOCKET, C.SO_RCVBUF, big, 4);
   }
-  const one = new Uint8Array(new Int32Array([1]).buffer);
+  const one = int32(1);
   check(setsockopt(fd, C.SOL_SOCKET, C.SO_TIMESTAMPNS, one, 4), "enable", "receive timestamps on", what);
   check(setsockopt(fd, C.SOL_SOCKET, C.SO_RXQ_OVFL, one, 4), "enable", "drop counts on", what);
   if (cfg.iface) {
@@ -319,15 +315,12 @@ function setup(fd: number, fam: 4 | 6, cfg: TunnelRxConfig, what: string, port: 
       cfg.iface,
     );
   }
-  if (fam === 6) {
-    const one = new Int32Array([1]);
-    setsockopt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, new Uint8Array(one.buffer), 4);
-  }
+  if (fam === 6) setsockopt(fd, C.IPPROTO_IPV6, C.IPV6_V6ONLY, one, 4);
   if (cfg.local || port !== 0) {
     const any: IpAddress = fam === 4
       ? { family: 4, bytes: [0, 0, 0, 0] }
       : { family: 6, bytes: new Array(16).fill(0) };
-    const sa = sockaddr(cfg.local ?? any, port);
+    const sa = sockaddrIp((cfg.local ?? any).bytes, port);
     check(bind(fd, sa, sa.length), "bind", "tunnel socket", what);
   }
 }
@@ -337,7 +330,7 @@ function rawSocket(fam: 4 | 6, cfg: TunnelRxConfig): RxSocket | null {
   const fd = socket(fam === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_GRE);
   if (fd < 0) {
     const e = errno();
-    if (fam === 6 && !cfg.local && e === 97 /* EAFNOSUPPORT */) return null;
+    if (fam === 6 && !cfg.local && e === E.EAFNOSUPPORT) return null;
     throw new SysError("open", "raw GRE socket", what, e);
   }
   try {
@@ -354,12 +347,11 @@ function udpSocket(fam: 4 | 6, cfg: TunnelRxConfig): RxSocket | null {
   const fd = socket(fam === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_CLOEXEC, C.IPPROTO_UDP);
   if (fd < 0) {
     const e = errno();
-    if (fam === 6 && !cfg.local && e === 97) return null;
+    if (fam === 6 && !cfg.local && e === E.EAFNOSUPPORT) return null;
     throw new SysError("open", "UDP socket", what, e);
   }
   try {
-    const one = new Int32Array([1]);
-    setsockopt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, new Uint8Array(one.buffer), 4);
+    setsockopt(fd, C.SOL_SOCKET, C.SO_REUSEADDR, int32(1), 4);
     setup(fd, fam, cfg, what, cfg.port ?? 4789);
   } catch (e) {
     close(fd);

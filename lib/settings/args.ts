@@ -1,23 +1,18 @@
 /**
  * The fluxcap 3.2 command line, parsed verbatim the way its getopt did (`-cr` is `-c r`, `-rx` is
  * `-r x`, `-tx` is `-t x`, `-io` is `-i o`; `-i eth1` names an interface), plus readable long names.
- * Pure: returns a {@link Args} or throws {@link UsageError}; the caller prints.
+ * Pure: returns the words as typed ({@link Args}) or throws {@link UsageError}; `settings.ts` turns
+ * them into typed, validated settings.
  *
  * @module
  */
 
-/** A command-line mistake: printed as one line, exit status 1. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+import { UsageError } from "../errors.ts";
 
 /** The mode chosen with `-cr`, `-rx`, `-tx`, `-io` (or a subcommand). */
 export type Mode = "create" | "rx" | "tx" | "watch" | "demo" | "help" | "version";
 
-/** Everything the command line said, as typed (values are validated by each mode). */
+/** Everything the command line said, as typed (values are validated in `settings.ts`). */
 export interface Args {
   mode: Mode;
   rings: string[];
@@ -56,53 +51,69 @@ export interface Args {
   given: string[];
 }
 
-interface Spec {
-  short?: string;
-  long: string;
-  arg: boolean;
-  key: keyof Args | "c" | "r" | "t" | "io";
-}
+/** Option names of {@link Args} that hold a value as typed. */
+type ValueKey = {
+  [K in keyof Args]-?: Args[K] extends string | undefined ? (K extends "mode" ? never : K) : never;
+}[keyof Args];
+/** Option names of {@link Args} that are flags. */
+type FlagKey = { [K in keyof Args]-?: Args[K] extends boolean ? K : never }[keyof Args];
+
+/** One option: a value, a flag, or one of the mode letters / words. */
+type Spec =
+  & { short?: string; long: string }
+  & (
+    | { kind: "value"; key: ValueKey }
+    | { kind: "flag"; key: FlagKey }
+    | { kind: "verbose" }
+    | { kind: "mode"; key: "c" | "r" | "t"; arg: boolean }
+    | { kind: "watch" }
+    | { kind: "help" }
+    | { kind: "version" }
+  );
+
+const v = (long: string, key: ValueKey, short?: string): Spec => ({ short, long, kind: "value", key });
+const f = (long: string, key: FlagKey, short?: string): Spec => ({ short, long, kind: "flag", key });
 
 const SPECS: Spec[] = [
-  { short: "c", long: "c", arg: true, key: "c" },
-  { short: "r", long: "r", arg: true, key: "r" },
-  { short: "t", long: "t", arg: true, key: "t" },
-  { short: "i", long: "interface", arg: true, key: "iface" },
-  { short: "s", long: "size", arg: true, key: "size" },
-  { long: "snaplen", arg: true, key: "size" },
-  { short: "k", long: "keep", arg: false, key: "keep" },
-  { short: "v", long: "verbose", arg: false, key: "verbose" },
-  { short: "V", long: "vlan", arg: true, key: "vlan" },
-  { short: "Q", long: "strip-vlan", arg: false, key: "stripVlan" },
-  { short: "f", long: "filter", arg: true, key: "filter" },
-  { short: "d", long: "sample", arg: true, key: "sample" },
-  { short: "D", long: "trim", arg: true, key: "trim" },
-  { short: "E", long: "encap", arg: true, key: "encap" },
-  { short: "K", long: "key", arg: true, key: "key" },
-  { short: "R", long: "tx-ring", arg: false, key: "txRing" },
-  { short: "q", long: "qdisc-bypass", arg: false, key: "qdiscBypass" },
-  { short: "Z", long: "frame-size", arg: true, key: "frameSize" },
-  { short: "B", long: "blocks", arg: true, key: "blocks" },
-  { short: "S", long: "block-size", arg: true, key: "blockSize" },
-  { short: "w", long: "write", arg: true, key: "write" },
-  { short: "G", long: "rotate-seconds", arg: true, key: "rotateSeconds" },
-  { short: "C", long: "rotate-megabytes", arg: true, key: "rotateMegabytes" },
-  { short: "h", long: "help", arg: false, key: "mode" },
-  { long: "from-oldest", arg: false, key: "fromOldest" },
-  { long: "json", arg: false, key: "json" },
-  { long: "once", arg: false, key: "once" },
-  { long: "metrics", arg: true, key: "metrics" },
-  { long: "read", arg: true, key: "read" },
-  { long: "pace", arg: false, key: "pace" },
-  { long: "loop", arg: true, key: "loop" },
-  { long: "vxlan-port", arg: true, key: "vxlanPort" },
-  { long: "fragment", arg: false, key: "fragment" },
-  { long: "seconds", arg: true, key: "seconds" },
-  { long: "create", arg: false, key: "c" },
-  { long: "receive", arg: false, key: "r" },
-  { long: "transmit", arg: false, key: "t" },
-  { long: "watch", arg: false, key: "io" },
-  { long: "version", arg: false, key: "mode" },
+  { short: "c", long: "c", kind: "mode", key: "c", arg: true },
+  { short: "r", long: "r", kind: "mode", key: "r", arg: true },
+  { short: "t", long: "t", kind: "mode", key: "t", arg: true },
+  v("interface", "iface", "i"),
+  v("size", "size", "s"),
+  v("snaplen", "size"),
+  f("keep", "keep", "k"),
+  { short: "v", long: "verbose", kind: "verbose" },
+  v("vlan", "vlan", "V"),
+  f("strip-vlan", "stripVlan", "Q"),
+  v("filter", "filter", "f"),
+  v("sample", "sample", "d"),
+  v("trim", "trim", "D"),
+  v("encap", "encap", "E"),
+  v("key", "key", "K"),
+  f("tx-ring", "txRing", "R"),
+  f("qdisc-bypass", "qdiscBypass", "q"),
+  v("frame-size", "frameSize", "Z"),
+  v("blocks", "blocks", "B"),
+  v("block-size", "blockSize", "S"),
+  v("write", "write", "w"),
+  v("rotate-seconds", "rotateSeconds", "G"),
+  v("rotate-megabytes", "rotateMegabytes", "C"),
+  { short: "h", long: "help", kind: "help" },
+  f("from-oldest", "fromOldest"),
+  f("json", "json"),
+  f("once", "once"),
+  v("metrics", "metrics"),
+  v("read", "read"),
+  f("pace", "pace"),
+  v("loop", "loop"),
+  v("vxlan-port", "vxlanPort"),
+  f("fragment", "fragment"),
+  v("seconds", "seconds"),
+  { long: "create", kind: "mode", key: "c", arg: false },
+  { long: "receive", kind: "mode", key: "r", arg: false },
+  { long: "transmit", kind: "mode", key: "t", arg: false },
+  { long: "watch", kind: "watch" },
+  { long: "version", kind: "version" },
 ];
 
 const MODE_LETTERS: Record<string, { letter: string; mode: Mode }> = {
@@ -138,17 +149,19 @@ export function parseArgs(argv: string[]): Args {
     given: [],
   };
   let mode: Mode | null = null;
+  let help = false;
   const setMode = (m: Mode, spelled: string) => {
     if (mode !== null && mode !== m) {
       throw new UsageError(`Conflicting modes: ${spelled} given after ${modeSpelling(mode)}`);
     }
     mode = m;
   };
+  const given = (long: string) => {
+    if (!a.given.includes(long)) a.given.push(long);
+  };
   const apply = (spec: Spec, value: string | undefined, spelled: string) => {
-    switch (spec.key) {
-      case "c":
-      case "r":
-      case "t": {
+    switch (spec.kind) {
+      case "mode": {
         const want = MODE_LETTERS[spec.key];
         if (value !== undefined && value !== want.letter) {
           throw new UsageError(`Unknown mode "-${spec.key}${value}" (modes are -cr, -rx, -tx, -io)`);
@@ -156,30 +169,30 @@ export function parseArgs(argv: string[]): Args {
         setMode(want.mode, spelled);
         return;
       }
-      case "io":
+      case "watch":
         setMode("watch", spelled);
         return;
-      case "iface":
-        if (value === "o") setMode("watch", "-io");
-        else {
-          a.iface = value;
-          if (!a.given.includes("interface")) a.given.push("interface");
-        }
+      case "help":
+        help = true;
         return;
-      case "mode":
-        if (spec.long === "version") setMode("version", spelled);
-        else mode = "help";
+      case "version":
+        setMode("version", spelled);
         return;
       case "verbose":
         a.verbose++;
         return;
-      case "size":
-        a.size = value;
-        if (!a.given.includes("size")) a.given.push("size");
+      case "flag":
+        a[spec.key] = true;
+        given(spec.long);
         return;
-      default:
-        (a as unknown as Record<string, unknown>)[spec.key] = spec.arg ? value : true;
-        if (!a.given.includes(spec.long)) a.given.push(spec.long);
+      case "value":
+        if (spec.key === "iface" && value === "o") {
+          setMode("watch", "-io");
+          return;
+        }
+        a[spec.key] = value;
+        given(spec.key === "size" ? "size" : spec.long);
+        return;
     }
   };
 
@@ -196,7 +209,7 @@ export function parseArgs(argv: string[]): Args {
       const spec = SPECS.find((s) => s.long === name && (s.short === undefined || name.length > 1));
       if (!spec) throw new UsageError(`Unknown option "--${name}" (see fluxcap -h)`);
       let value: string | undefined;
-      if (spec.arg) {
+      if (takesValue(spec)) {
         if (eq >= 0) value = arg.slice(eq + 1);
         else if (i < argv.length) value = argv[i++];
         else throw new UsageError(`Option "--${name}" needs a value`);
@@ -209,7 +222,7 @@ export function parseArgs(argv: string[]): Args {
         const ch = arg[j];
         const spec = SPECS.find((s) => s.short === ch);
         if (!spec) throw new UsageError(`Unknown option "-${ch}" (see fluxcap -h)`);
-        if (spec.arg) {
+        if (takesValue(spec)) {
           let value: string;
           if (j + 1 < arg.length) value = arg.slice(j + 1);
           else if (i < argv.length) value = argv[i++];
@@ -227,12 +240,20 @@ export function parseArgs(argv: string[]): Args {
     }
     a.rings.push(arg);
   }
+  if (help) {
+    a.mode = "help"; // -h anywhere, even after a mode, asks for help
+    return a;
+  }
   if (mode === null && argv.length > 0) {
     throw new UsageError("No mode given: use -cr, -rx, -tx or -io (see fluxcap -h)");
   }
   a.mode = mode ?? "help";
   checkApplicable(a);
   return a;
+}
+
+function takesValue(spec: Spec): boolean {
+  return spec.kind === "value" || (spec.kind === "mode" && spec.arg);
 }
 
 /** Short spelling of an option for messages. */
@@ -319,50 +340,3 @@ function modeSpelling(m: Mode): string {
     version: "--version",
   }[m];
 }
-
-/** The usage text, in the spirit of fluxcap 3.2's. */
-export const USAGE = `fluxcap: a network tap replication and aggregation tool
-
-usage: fluxcap -cr|-rx|-tx|-io [options] <ring> ...
-
- create rings:    -cr -s <size> <ring> ...      (<size> may have k/m/g/t suffix)
- receive:         -rx -i <eth> <ring>           (capture from a NIC into a ring)
- transmit:        -tx -i <eth> <ring>           (send a ring out of a NIC)
- watch:           -io <ring> ...                (rates and drops, live)
- demo:            demo                          (a lab of network namespaces)
-
-encapsulation:
-    -tx -E gretap:<host> <ring>    (GRETAP: keeps the MACs; preferred)
-    -tx -E gre:<host>    <ring>    (GRE: the Ethernet header is dropped)
-    -tx -E vxlan:<host>  <ring>    (VXLAN to UDP 4789; --vxlan-port to change)
-    -rx -E gretap[:<local-ip>] [-i <eth>] <ring>
-    -rx -E gre|vxlan[:<local-ip>[:<port>]]|erspan <ring>
-    -K <key>         GRE key or VXLAN VNI / ERSPAN session (integer or dotted quad) [rx/tx]
-    --fragment       allow IP fragmentation of VXLAN packets [tx]
-
-capture files:
-    -tx -w <path>    write the ring to pcap (- for stdout; -G <sec>, -C <MB> rotate)
-    -rx --read <file> [--pace] [--loop <n>]   replay pcap/pcapng into the ring
-
-other options:
-    -V <vlan>        tag with VLAN (rx: insert or replace; tx: insert) 1..4094 [rx/tx]
-    -Q               strip the VLAN tag [rx]
-    -f 'vlan <n>'    keep only frames tagged VLAN n [rx/tx]
-    -d <percent>     keep about that percent of frames, at random (0..100) [rx/tx]
-    -s <length>      truncate frames to length (snaplen) [rx/tx]
-    -D <n>           trim n bytes from the end of each frame [rx/tx]
-    -q               bypass the qdisc layer [tx]
-    -R               use PACKET_TX_RING instead of sendmmsg [tx]
-    -k               keep an existing valid ring [cr]
-    -v               verbose
-    --from-oldest    start reading at the oldest frame, not the live edge [tx]
-    --json           JSON lines instead of the terminal view [io]
-    --once           one snapshot, then exit [io]
-    --metrics [addr:]port   Prometheus /metrics [rx/tx/io]
-    -h               this help
-
- kernel ring buffer options [rx]
-    -Z <frame-size>  (max frame size, e.g. 2048)
-    -B <num-blocks>  (number of blocks comprising ring, e.g. 64)
-    -S <block-size>  (block size, log2; e.g. 22 = 4mb)
-`;

@@ -23,13 +23,17 @@ import {
   isError,
   newErspanInfo,
   newGreInfo,
+  newIpv4Info,
   parseErspan,
   parseGre,
+  parseIpv4,
   parseVxlan,
   type VxlanInfo,
-} from "../codec/mod.ts";
-import { DropReason } from "../ring/layout.ts";
-import type { TunnelKind } from "./tunnel.ts";
+} from "../../codec/mod.ts";
+import { DropReason } from "../../ring/reasons.ts";
+
+/** Tunnel protocols of `-E`: all four are received, ERSPAN is not sent. */
+export type TunnelKind = "gre" | "gretap" | "vxlan" | "erspan";
 
 /** Destination MAC of the Ethernet header rebuilt in front of plain GRE payloads. */
 export const GRE_RX_DST_MAC = [0x02, 0, 0, 0, 0, 0x02] as const;
@@ -47,7 +51,7 @@ const ERSPAN_III = 0x22eb;
  *
  * @example
  * ```ts
- * import { Decapsulator } from "./tunnel_decap.ts";
+ * import { Decapsulator } from "./decap.ts";
  * const d = new Decapsulator("gretap", 500);
  * const pkt = new Uint8Array(16 + 8 + 60); // headroom, GRE with key 500, frame
  * pkt.set([0x20, 0, 0x65, 0x58, 0, 0, 1, 0xf4], 16);
@@ -59,6 +63,7 @@ export class Decapsulator {
   readonly key: number | undefined;
   /** Offset of the frame after a successful `decap`. */
   frameOff = 0;
+  #ip = newIpv4Info();
   #gre = newGreInfo();
   #erspan = newErspanInfo();
   #vx: VxlanInfo = { flags: 0, vni: 0, payloadOffset: 0, payloadLength: 0 };
@@ -85,14 +90,12 @@ export class Decapsulator {
     let p = off;
     let n = len;
     if (ipHeader) {
-      if (n < 20 || buf[p] >>> 4 !== 4) return -1 - DropReason.malformed;
-      const ihl = (buf[p] & 15) * 4;
-      const total = (buf[p + 2] << 8) | buf[p + 3];
-      if (ihl < 20 || ihl > n || total < ihl) return -1 - DropReason.malformed;
-      if (buf[p + 9] !== 47) return -1 - DropReason.other;
-      if (((buf[p + 6] << 8) | buf[p + 7]) & 0x3fff) return -1 - DropReason.reassembly; // a fragment
-      n = Math.min(n, total) - ihl;
-      p += ihl;
+      const ip = parseIpv4(buf, p, n, this.#ip);
+      if (isError(ip)) return -1 - DropReason.malformed;
+      if (ip.protocol !== 47) return -1 - DropReason.other;
+      if (ip.moreFragments || ip.fragmentOffset !== 0) return -1 - DropReason.reassembly; // a fragment
+      p = ip.payloadOffset;
+      n = ip.payloadLength;
     }
     const g = parseGre(buf, p, n, this.#gre);
     if (isError(g)) return -1 - DropReason.malformed;

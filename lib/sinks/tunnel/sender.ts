@@ -39,39 +39,53 @@
  * @module
  */
 import {
-  bind,
+  addressable,
+  addrOf,
   C,
-  check,
   close,
-  connect,
+  E,
   errno,
   poll,
+  PollFds,
   sendmmsg,
-  setsockopt,
+  sockaddrIp,
   socket,
   SysError,
-} from "../../ffi/mod.ts";
-import { checksumAdd, VXLAN_SOURCE_PORT_MIN, vxlanSourcePort } from "../codec/mod.ts";
-import { addrOf } from "./sender.ts";
-import { arpLookup, formatIp, type IpAddress, type LinkHop, linkHopTo, routeTo, sockaddr } from "./tunnel.ts";
-
-/** UDP sockets (source ports) of a VXLAN sender; a power of two. */
-export const UDP_BUCKETS = 32;
+} from "../../../ffi/mod.ts";
+import {
+  checksumAdd,
+  checksumAddAt,
+  checksumFold,
+  formatIp,
+  type IpAddress,
+  isVlanTpid,
+  VXLAN_SOURCE_PORT_MIN,
+  vxlanSourcePort,
+} from "../../codec/mod.ts";
+import { arpLookup, type LinkHop, linkHopTo, routeTo } from "../../net/mod.ts";
+import { ReaderKind } from "../../ring/mod.ts";
+import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "../sink.ts";
+import {
+  bindLink,
+  isIcmpErrno,
+  linkSocket,
+  protoSocket,
+  setSndBuf,
+  UDP_BUCKETS,
+  udpPool,
+} from "./sockets.ts";
 
 /** How a {@link TunnelSender} sends unfragmented packets. */
 export type TunnelPath = "udp" | "packet" | "raw" | "hdrincl";
 
-/** Outcome of a staged frame after `flush()` (same values as the NIC sender's SendStatus). */
-export const TunnelStatus = { sent: 0, oversize: 1, error: 2 } as const;
-
-/** What `add` did with a frame. */
-export const AddResult = { staged: 0, oversize: 1, malformed: 2 } as const;
-
 /** Settings of a {@link TunnelSender}. */
-export interface TunnelTxConfig {
-  kind: "gre" | "gretap" | "vxlan";
+export interface TunnelSinkConfig {
+  kind: "tunnel";
+  tunnel: "gre" | "gretap" | "vxlan";
   /** Peer address. */
   dst: IpAddress;
+  /** The destination as the user typed it (for the reader's description). */
+  host?: string;
   /** GRE key or VXLAN VNI (VXLAN: default 0). */
   key?: number;
   /** VXLAN UDP destination port (default 4789). */
@@ -81,32 +95,6 @@ export interface TunnelTxConfig {
   /** Most frames per flush (default 256). */
   maxBatch?: number;
 }
-
-/** Counts of the last `flush()`. */
-export interface TunnelFlushResult {
-  /** Frames that went out (every fragment of them). */
-  sent: number;
-  errors: number;
-  oversize: number;
-  /** Packets (fragments count one each) handed to the kernel. */
-  packets: number;
-  lastErrno: number;
-  /** The route is gone (ENETUNREACH, EHOSTUNREACH, ENETDOWN): back off briefly. */
-  unreachable: boolean;
-}
-
-const EINTR = 4;
-const EAGAIN = 11;
-const EMSGSIZE = 90;
-const ENOBUFS = 105;
-const ENETDOWN = 100;
-const ENETUNREACH = 101;
-const EHOSTUNREACH = 113;
-const EHOSTDOWN = 112;
-const ECONNREFUSED = 111;
-const EADDRINUSE = 98;
-const ENXIO = 6;
-const ENODEV = 19;
 
 const MAX_MSGS = 1024;
 /** Socket id of a message for the IP_HDRINCL socket. */
@@ -120,9 +108,15 @@ const LINK_AT = TUN_AT - 34;
 const RAW = 1;
 
 const napCell = new Int32Array(new SharedArrayBuffer(4));
+/** The path MTU and the next hop are looked at this often (ms). */
+const CHECK_MS = 1000;
 
-/** Batched tunnel transmit on a raw IP socket. */
-export class TunnelSender {
+/** Batched tunnel transmit. */
+export class TunnelSender implements Sink {
+  readonly what: string;
+  readonly desc: string;
+  readonly readerKind: number = ReaderKind.tunnel;
+  readonly zeroCopy = true;
   readonly kind: "gre" | "gretap" | "vxlan";
   readonly family: 4 | 6;
   readonly dst: IpAddress;
@@ -139,7 +133,7 @@ export class TunnelSender {
   /** Raw `IPPROTO_RAW` socket (IP_HDRINCL) for fragments, which carry headers built here. */
   readonly #hdrFd: number;
   readonly maxBatch: number;
-  /** Outcome per staged frame after flush (TunnelStatus). */
+  /** Outcome per staged frame after flush (Outcome). */
   readonly status: Uint8Array;
   /** Caller's tag per staged frame. */
   readonly tags: Uint32Array;
@@ -174,14 +168,16 @@ export class TunnelSender {
   #nMsg = 0;
   #nFrames = 0;
   #fragId: number;
-  #pfd: Uint8Array;
+  #pfd: PollFds;
   #pseudo: number; // IPv6 pseudo-header partial sum (addresses + next header)
   // pieces of the current frame's IP payload
   #pAddr = new Float64Array(4);
   #pLen = new Int32Array(4);
   #np = 0;
   #closed = false;
-  #last: TunnelFlushResult = newResult();
+  #last: FlushResult = { errors: 0, lastErrno: 0, backoff: false };
+  #tag = addressable(4);
+  #nextCheck = 0;
   // packet path: egress device and next hop, Ethernet + IPv4 header template and its partial sum
   #hop: LinkHop | null = null;
   #hopOk = false;
@@ -189,9 +185,11 @@ export class TunnelSender {
   #linkSum = 0;
   #refreshes = 0;
 
-  constructor(cfg: TunnelTxConfig) {
-    this.kind = cfg.kind;
+  constructor(cfg: TunnelSinkConfig) {
+    this.kind = cfg.tunnel;
     this.dst = cfg.dst;
+    this.what = `to ${formatIp(cfg.dst)}`;
+    this.desc = `tx ${cfg.tunnel}:${cfg.host ?? formatIp(cfg.dst)}`;
     this.family = cfg.dst.family;
     const route = routeTo(cfg.dst);
     this.src = route.src;
@@ -199,10 +197,10 @@ export class TunnelSender {
     this.maxBatch = cfg.maxBatch ?? 256;
     this.status = new Uint8Array(this.maxBatch);
     this.tags = new Uint32Array(this.maxBatch);
-    this.#fragOk = cfg.kind !== "vxlan" || (cfg.fragment ?? false);
+    this.#fragOk = cfg.tunnel !== "vxlan" || (cfg.fragment ?? false);
     this.#ipLen = this.family === 4 ? 20 : 40;
-    this.#proto = cfg.kind === "vxlan" ? 17 : 47;
-    if (cfg.kind === "vxlan") {
+    this.#proto = cfg.tunnel === "vxlan" ? 17 : 47;
+    if (cfg.tunnel === "vxlan") {
       const vni = cfg.key ?? 0;
       if (!Number.isInteger(vni) || vni < 0 || vni > 0xffffff) {
         throw new RangeError(`Bad VXLAN VNI "${vni}": must be 0..16777215`);
@@ -260,7 +258,7 @@ export class TunnelSender {
     }
     this.#pseudo = ps;
     this.#fragId = (crypto.getRandomValues(new Uint32Array(1))[0] | 1) >>> 0;
-    const sa = sockaddr(cfg.dst, 0);
+    const sa = sockaddrIp(cfg.dst.bytes, 0);
     this.#sa = new Uint8Array(new ArrayBuffer(32), 0, sa.length); // off-heap: the kernel reads it by address
     this.#sa.set(sa);
     // message, iovec and header arenas (off-heap: the kernel reads them by address)
@@ -300,7 +298,7 @@ export class TunnelSender {
     let path: TunnelPath = "hdrincl";
     let socks: number[] = [];
     let ports: Uint16Array = new Uint16Array(0);
-    if (cfg.kind === "vxlan") {
+    if (cfg.tunnel === "vxlan") {
       const pool = udpPool(this.family, this.src, cfg.dst, cfg.port ?? 4789);
       if (pool) [path, socks, ports] = ["udp", pool.fds, pool.ports];
     }
@@ -308,7 +306,7 @@ export class TunnelSender {
       const fd = protoSocket(this.family, this.#proto, this.src);
       if (fd >= 0) [path, socks] = ["raw", [fd]];
     }
-    if (path === "raw" && cfg.kind !== "vxlan" && this.family === 4) {
+    if (path === "raw" && cfg.tunnel !== "vxlan" && this.family === 4) {
       // GRE over an Ethernet link: whole frames on a packet socket, every header built here
       const hop = linkHopTo(cfg.dst);
       const pfd = hop === null ? -1 : linkSocket(hop.ifindex);
@@ -320,12 +318,7 @@ export class TunnelSender {
     this.path = path;
     this.#socks = socks;
     this.sourcePorts = ports;
-    this.#pfd = new Uint8Array((socks.length + 1) * C.POLLFD_SIZE);
-    const pfd = new DataView(this.#pfd.buffer);
-    [...socks, hdrFd].forEach((fd, i) => {
-      pfd.setInt32(i * C.POLLFD_SIZE, fd, true);
-      pfd.setInt16(i * C.POLLFD_SIZE + 4, C.POLLOUT, true);
-    });
+    this.#pfd = new PollFds([...socks, hdrFd], C.POLLOUT);
     for (let i = 0; i < MAX_MSGS; i++) {
       const a = iovBase + i * IOV_PER_MSG * C.IOVEC_SIZE;
       const w = (i * C.MMSGHDR_SIZE) >>> 2;
@@ -344,9 +337,69 @@ export class TunnelSender {
     return this.mtu - this.overhead;
   }
 
+  /** The 4 bytes a `-V` inserts. */
+  setTag(tag: Uint8Array): void {
+    this.#tag.bytes.set(tag.subarray(0, 4));
+  }
+
+  /** Stages one frame (see `Sink.stage`); the frame's bytes are sent from where they are. */
+  stage(
+    buf: Uint8Array,
+    addr: number,
+    off: number,
+    cut: FrameCut,
+    _w: number,
+    _s: number,
+    _n: number,
+    tag: number,
+  ): number {
+    return this.add(
+      buf,
+      addr,
+      off,
+      cut.headLen,
+      this.#tag.bytes,
+      this.#tag.addr,
+      cut.tagLen,
+      cut.tailOff,
+      cut.tailLen,
+      tag,
+    );
+  }
+
+  /** Forgets the staged frames (nothing of them was handed to the kernel). */
+  discard(): void {
+    this.#nMsg = 0;
+    this.#nFrames = 0;
+  }
+
+  /** Re-reads the path MTU and the next hop about once a second. */
+  tick(now: number): void {
+    if (now < this.#nextCheck) return;
+    this.#nextCheck = now + CHECK_MS;
+    this.refreshMtu();
+  }
+
+  dueIn(now: number): number {
+    return Math.max(0, this.#nextCheck - now);
+  }
+
+  oversizeText(len: number): string {
+    return `Frame of ${len} bytes does not fit in one ${this.kind.toUpperCase()} packet ${this.what} ` +
+      `(path MTU ${this.mtu}, ${this.overhead} bytes of outer headers): counted as oversize and ` +
+      `skipped. Truncate frames with -s ${this.maxUnfragmented}` +
+      (this.kind === "vxlan"
+        ? `, or allow IP fragmentation with --fragment (RFC 7348 advises against it)`
+        : "");
+  }
+
+  summary(): null {
+    return null;
+  }
+
   /**
    * Re-reads the path MTU (it may change while running); on the packet path also the next hop's MAC,
-   * and every tenth call the route (egress device, gateway). Call it about once a second.
+   * and every tenth call the route (egress device, gateway).
    */
   refreshMtu(): void {
     try {
@@ -382,7 +435,7 @@ export class TunnelSender {
   /**
    * Stages one frame given as segments of `data` (the ring's data area, mapped at `dataAddr`):
    * `[off, off+headLen)`, `tag[0, tagLen)` (off-heap, at `tagAddr`), `[off+tailOff, +tailLen)`.
-   * Returns an {@link AddResult}; a frame that is not staged is the caller's to count.
+   * Returns a {@link Staged} value; a frame that is not staged is the caller's to count.
    */
   add(
     data: Uint8Array,
@@ -403,10 +456,10 @@ export class TunnelSender {
       // drop the Ethernet header and any VLAN tags: GRE carries the innermost EtherType
       let p = 12;
       for (let tags = 0; tags <= 8; tags++) {
-        if (p + 2 > frameLen) return AddResult.malformed;
+        if (p + 2 > frameLen) return Staged.malformed;
         const t = (byteAt(data, off, headLen, tag, tagLen, tailOff, p) << 8) |
           byteAt(data, off, headLen, tag, tagLen, tailOff, p + 1);
-        if (t === 0x8100 || t === 0x88a8 || t === 0x9100) {
+        if (isVlanTpid(t)) {
           p += 4;
           continue;
         }
@@ -414,7 +467,7 @@ export class TunnelSender {
         break;
       }
       skip = p + 2;
-      if (skip > frameLen) return AddResult.malformed;
+      if (skip > frameLen) return Staged.malformed;
     }
     const innerLen = frameLen - skip;
     const payloadLen = this.#tunLen + innerLen; // IP payload
@@ -423,20 +476,20 @@ export class TunnelSender {
     let nFrag = 1;
     let chunk = payloadLen;
     if (ipLen + payloadLen > mtu) {
-      if (!this.#fragOk) return AddResult.oversize;
+      if (!this.#fragOk) return Staged.oversize;
       const room = mtu - ipLen - (this.family === 6 ? 8 : 0);
       chunk = room & ~7;
-      if (chunk < 8 || payloadLen > 65535 - 8) return AddResult.oversize;
+      if (chunk < 8 || payloadLen > 65535 - 8) return Staged.oversize;
       nFrag = Math.ceil(payloadLen / chunk);
     }
-    if (this.#nFrames >= this.maxBatch) return AddResult.oversize; // caller's batch too large (a bug)
+    if (this.#nFrames >= this.maxBatch) return Staged.oversize; // caller's batch too large (a bug)
     if (this.#nMsg + nFrag > MAX_MSGS) this.#send();
     const direct = nFrag === 1 && this.path !== "hdrincl"; // the kernel builds the IP header
     const link = direct && this.path === "packet" && this.#hopOk; // ... or every header is built here
     let sock = this.path === "packet" && !link ? RAW : 0;
     const fi = this.#nFrames++;
     this.tags[fi] = frameTag;
-    this.status[fi] = TunnelStatus.sent;
+    this.status[fi] = Outcome.sent;
     // tunnel header into the first message's slot
     const m0 = this.#nMsg;
     const arena = this.#arena;
@@ -461,12 +514,12 @@ export class TunnelSender {
         let s = this.#pseudo + ul;
         s += checksumAdd(0, arena, tunAt, 16);
         let pos = 16;
-        s = sumAt(s, data, off, headLen, pos);
+        s = checksumAddAt(s, data, off, headLen, pos);
         pos += headLen;
-        s = sumAt(s, tag, 0, tagLen, pos);
+        s = checksumAddAt(s, tag, 0, tagLen, pos);
         pos += tagLen;
-        s = sumAt(s, data, off + tailOff, tailLen, pos);
-        let c = fold(s);
+        s = checksumAddAt(s, data, off + tailOff, tailLen, pos);
+        let c = checksumFold(s);
         c = ~c & 0xffff;
         if (c === 0) c = 0xffff;
         arena[tunAt + 6] = c >> 8;
@@ -523,7 +576,7 @@ export class TunnelSender {
       } else this.#fillIov(m, 0, 0, 0, payloadLen);
       // a packet socket takes no address (it would read a sockaddr_ll); the raw sockets need the peer's
       if (this.path === "packet") this.#setNameLen(m, link ? 0 : this.#sa.length);
-      return AddResult.staged;
+      return Staged.staged;
     }
     // one message per fragment, with the IP header built here
     const tpl = this.#ipTpl;
@@ -570,7 +623,7 @@ export class TunnelSender {
       this.#fillIov(m, this.#arenaAddr + at, hl, fo, flen);
       if (this.path === "packet") this.#setNameLen(m, this.#sa.length);
     }
-    return AddResult.staged;
+    return Staged.staged;
   }
 
   #setNameLen(m: number, len: number): void {
@@ -646,7 +699,7 @@ export class TunnelSender {
     }
     if (!ok) {
       // the route is gone: nothing after the failure was sent
-      for (let m = 0; m < n; m++) if (this.#msgSent[m] === 0) this.#mark(m, TunnelStatus.error);
+      for (let m = 0; m < n; m++) if (this.#msgSent[m] === 0) this.#mark(m, Outcome.error);
     }
     this.#nMsg = 0;
   }
@@ -699,24 +752,23 @@ export class TunnelSender {
     while (i < end) {
       const rc = sendmmsg(fd, i === 0 ? arr : arr.subarray(i * C.MMSGHDR_SIZE), end - i, 0);
       if (rc > 0) {
-        r.packets += rc;
         for (let k = i; k < i + rc; k++) this.#msgSent[map === null ? k : map[k]] = 1;
         i += rc;
         retries = 0;
         continue;
       }
       const e = errno();
-      if (e === EINTR) continue;
-      if ((e === ENOBUFS || e === EAGAIN) && this.path === "packet" && pollAt === 0 && retries < 60) {
+      if (e === E.EINTR) continue;
+      if ((e === E.ENOBUFS || e === E.EAGAIN) && this.path === "packet" && pollAt === 0 && retries < 60) {
         // the device queue is full (a veth peer's backlog, a NIC ring): POLLOUT on a packet socket is
         // always ready, so really sleep, 50 µs doubling to 2 ms (about 100 ms in all), as PacketSender
         retries++;
         Atomics.wait(napCell, 0, 0, Math.min(2, 0.05 * 2 ** Math.min(retries, 6)));
         continue;
       }
-      if ((e === ENOBUFS || e === EAGAIN) && retries < 100) {
+      if ((e === E.ENOBUFS || e === E.EAGAIN) && retries < 100) {
         retries++;
-        poll(this.#pfd.subarray(pollAt * C.POLLFD_SIZE), 1, 1);
+        poll(this.#pfd.from(pollAt), 1, 1);
         continue;
       }
       // a connected UDP socket reports an ICMP error once, on the next send: that packet did not go,
@@ -726,12 +778,14 @@ export class TunnelSender {
         continue;
       }
       r.lastErrno = e;
-      if (e === ENETUNREACH || e === EHOSTUNREACH || e === ENETDOWN || e === ENXIO || e === ENODEV) {
-        r.unreachable = true;
+      if (
+        e === E.ENETUNREACH || e === E.EHOSTUNREACH || e === E.ENETDOWN || e === E.ENXIO || e === E.ENODEV
+      ) {
+        r.backoff = true;
         return false;
       }
       const m = map === null ? i : map[i];
-      this.#mark(m, e === EMSGSIZE ? TunnelStatus.oversize : TunnelStatus.error);
+      this.#mark(m, e === E.EMSGSIZE ? Outcome.oversize : Outcome.error);
       this.#msgSent[m] = 1;
       i++;
       retries = 0;
@@ -741,21 +795,16 @@ export class TunnelSender {
 
   #mark(m: number, st: number): void {
     const f = this.#msgFrame[m];
-    if (this.status[f] === TunnelStatus.sent) this.status[f] = st;
+    if (this.status[f] === Outcome.sent) this.status[f] = st;
   }
 
   /** Sends everything staged. Never throws on a send error: outcomes are in `status`. */
-  flush(): TunnelFlushResult {
+  flush(): FlushResult {
     this.#send();
     const r = this.#last;
-    for (let f = 0; f < this.#nFrames; f++) {
-      const st = this.status[f];
-      if (st === TunnelStatus.sent) r.sent++;
-      else if (st === TunnelStatus.oversize) r.oversize++;
-      else r.errors++;
-    }
+    for (let f = 0; f < this.#nFrames; f++) if (this.status[f] === Outcome.error) r.errors++;
     this.#nFrames = 0;
-    this.#last = newResult();
+    this.#last = { errors: 0, lastErrno: 0, backoff: false };
     return r;
   }
 
@@ -769,10 +818,6 @@ export class TunnelSender {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-function newResult(): TunnelFlushResult {
-  return { sent: 0, errors: 0, oversize: 0, packets: 0, lastErrno: 0, unreachable: false };
 }
 
 /** Byte k of the frame made of head, tag and tail segments. */
@@ -789,142 +834,4 @@ function byteAt(
   k -= headLen;
   if (k < tagLen) return tag[k];
   return data[off + tailOff + k - tagLen];
-}
-
-function fold(s: number): number {
-  while (s > 0xffff) s = (s % 0x10000) + Math.floor(s / 0x10000);
-  return s;
-}
-
-/** Adds `buf[off, off+len)` to a ones'-complement sum when it starts at byte `pos` of the summed data. */
-function sumAt(s: number, buf: Uint8Array, off: number, len: number, pos: number): number {
-  if (len <= 0) return s;
-  const part = fold(checksumAdd(0, buf, off, len));
-  if ((pos & 1) === 0) return s + part;
-  return s + (((part & 0xff) << 8) | (part >>> 8)); // an odd start swaps the bytes of its sum
-}
-
-function int32(v: number): Uint8Array {
-  return new Uint8Array(new Int32Array([v]).buffer);
-}
-
-function setSndBuf(fd: number, bytes: number): void {
-  if (setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUFFORCE, int32(bytes), 4) < 0) {
-    setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUF, int32(bytes), 4);
-  }
-}
-
-/** Errors a connected UDP socket reports for an ICMP message received earlier. */
-function isIcmpErrno(e: number): boolean {
-  return e === ECONNREFUSED || e === EHOSTUNREACH || e === ENETUNREACH || e === EHOSTDOWN;
-}
-
-/**
- * Common settings of the fast-path sockets: TTL / hop limit 64, DF clear (IPv4), nothing ever queued
- * for reading (a one-instruction classic BPF program, "return 0"). False when one is refused.
- */
-function setupSender(fd: number, family: 4 | 6): boolean {
-  if (family === 4) {
-    if (setsockopt(fd, C.IPPROTO_IP, C.IP_TTL, int32(64), 4) < 0) return false;
-    if (setsockopt(fd, C.IPPROTO_IP, C.IP_MTU_DISCOVER, int32(C.IP_PMTUDISC_DONT), 4) < 0) return false;
-  } else if (setsockopt(fd, C.IPPROTO_IPV6, C.IPV6_UNICAST_HOPS, int32(64), 4) < 0) return false;
-  const insn = new Uint8Array(new ArrayBuffer(8));
-  insn[0] = 0x06; // BPF_RET | BPF_K, k = 0
-  const prog = new Uint8Array(new ArrayBuffer(16));
-  const pv = new DataView(prog.buffer);
-  pv.setUint16(0, 1, true);
-  pv.setBigUint64(8, BigInt(addrOf(insn)), true);
-  if (setsockopt(fd, C.SOL_SOCKET, C.SO_ATTACH_FILTER, prog, prog.length) < 0) return false;
-  setSndBuf(fd, 8 << 20);
-  return true;
-}
-
-/**
- * A raw socket of protocol `proto` (17 or 47) for unfragmented packets, bound to `src` (the IPv6 UDP
- * checksum built here covers that address): the kernel builds the IP header (its own IP id) from the
- * route it caches per next hop. Not connected: ICMP errors do not turn into send errors. -1 when it
- * cannot be set up (the IP_HDRINCL socket then sends everything).
- */
-function protoSocket(family: 4 | 6, proto: number, src: IpAddress): number {
-  const fd = socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, proto);
-  if (fd < 0) return -1;
-  const sa = sockaddr(src, 0);
-  if (!setupSender(fd, family) || bind(fd, sa, sa.length) < 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-/** Binds packet socket `fd` to device `ifindex` (protocol 0: it receives nothing). */
-function bindLink(fd: number, ifindex: number): boolean {
-  const sll = new DataView(new ArrayBuffer(C.SOCKADDR_LL_SIZE));
-  sll.setUint16(0, C.AF_PACKET, true);
-  sll.setInt32(4, ifindex, true);
-  return bind(fd, new Uint8Array(sll.buffer), C.SOCKADDR_LL_SIZE) === 0;
-}
-
-/**
- * A packet socket (SOCK_RAW, protocol 0: transmit only) bound to device `ifindex`, for whole frames
- * whose Ethernet and IPv4 headers are built here. -1 when it cannot be set up (the raw protocol socket
- * then sends everything).
- */
-function linkSocket(ifindex: number): number {
-  const fd = socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  if (!bindLink(fd, ifindex)) {
-    close(fd);
-    return -1;
-  }
-  setSndBuf(fd, 8 << 20);
-  return fd;
-}
-
-/**
- * {@link UDP_BUCKETS} UDP sockets connected to `dst`:`port`, socket b bound to `src` and a free source
- * port 49152 + b + 32·t (t from a random start), IPv4 checksum off (RFC 7348 allows 0), IPv6 checksum
- * by the kernel. Null when they cannot all be set up (the raw path is used instead).
- */
-function udpPool(
-  family: 4 | 6,
-  src: IpAddress,
-  dst: IpAddress,
-  port: number,
-): { fds: number[]; ports: Uint16Array } | null {
-  const fds: number[] = [];
-  const ports = new Uint16Array(UDP_BUCKETS);
-  const span = 16384 / UDP_BUCKETS;
-  const start = crypto.getRandomValues(new Uint16Array(1))[0] % span;
-  const peer = sockaddr(dst, port);
-  for (let b = 0; b < UDP_BUCKETS; b++) {
-    const fd = socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_CLOEXEC, C.IPPROTO_UDP);
-    if (fd < 0) break;
-    fds.push(fd);
-    if (!setupSender(fd, family)) break;
-    if (family === 4 && setsockopt(fd, C.SOL_SOCKET, C.SO_NO_CHECK, int32(1), 4) < 0) break;
-    for (let t = 0; t < 64; t++) {
-      const p = VXLAN_SOURCE_PORT_MIN + b + UDP_BUCKETS * ((start + t) % span);
-      const sa = sockaddr(src, p);
-      if (bind(fd, sa, sa.length) === 0) {
-        ports[b] = p;
-        break;
-      }
-      if (errno() !== EADDRINUSE) break;
-    }
-    if (ports[b] === 0 || connect(fd, peer, peer.length) < 0) break;
-  }
-  if (fds.length === UDP_BUCKETS && ports.every((p) => p !== 0)) return { fds, ports };
-  for (const fd of fds) close(fd);
-  return null;
-}
-
-/** Checks that a raw IP socket can be opened (root or CAP_NET_RAW) before starting a worker. */
-export function checkRawSocket(family: 4 | 6): void {
-  const fd = check(
-    socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_RAW),
-    "open",
-    "raw IP socket",
-    family === 4 ? "IPv4" : "IPv6",
-  );
-  close(fd);
 }

@@ -1,17 +1,11 @@
 /**
- * Runs a mode's hot loop in a Worker while the main thread stays idle for signals (SIGINT/SIGTERM:
- * flush, detach, exit 0 within a second) and the housekeeping timer.
+ * Runs a job's hot loop in a Worker while the main thread stays idle for signals (SIGINT/SIGTERM:
+ * flush, detach, exit 0 within a second) and the once-a-second timer.
  *
  * @module
  */
-import { FluxError } from "../errors.ts";
-
-/** Message a loop sends to the main thread. */
-export type LoopMessage =
-  | { type: "ready"; info?: string }
-  | { type: "error"; message: string }
-  | { type: "warn"; message: string }
-  | { type: "done"; summary?: string };
+import type { Job } from "./jobs.ts";
+import type { LoopMessage } from "./kit.ts";
 
 /** Options for {@link runWorker}. */
 export interface HostOptions {
@@ -22,14 +16,14 @@ export interface HostOptions {
   seconds?: number;
 }
 
-/** Stop flag shared with the worker: index 0 becomes 1 to stop. */
-export type StopFlag = Int32Array;
+/** A loop that does not answer a stop request within this long is ended anyway (ms). */
+const HARD_STOP_MS = 900;
 
 /**
  * Starts the worker for `job` and resolves with the exit status when it ends (after a signal, on an
  * error, or when the job finishes by itself).
  */
-export function runWorker(job: Record<string, unknown>, opts: HostOptions): Promise<number> {
+export function runWorker(job: Job, opts: HostOptions): Promise<number> {
   const stop = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(new URL("./worker.ts", import.meta.url).href, { type: "module" });
   return new Promise((resolve) => {
@@ -40,8 +34,7 @@ export function runWorker(job: Record<string, unknown>, opts: HostOptions): Prom
     const onSignal = () => {
       Atomics.store(stop, 0, 1);
       Atomics.notify(stop, 0);
-      // A loop that does not answer within a second is ended anyway.
-      hardStop ??= setTimeout(() => end(0), 900);
+      hardStop ??= setTimeout(() => end(0), HARD_STOP_MS);
     };
     const end = (code: number) => {
       if (finished) return;
@@ -73,7 +66,7 @@ export function runWorker(job: Record<string, unknown>, opts: HostOptions): Prom
       } else if (m.type === "warn") opts.log(m.message);
       else if (m.type === "error") {
         opts.log(m.message);
-        end(1);
+        end(m.exitCode);
       } else if (m.type === "done") {
         if (m.summary) opts.log(m.summary);
         end(0);
@@ -87,6 +80,3 @@ export function runWorker(job: Record<string, unknown>, opts: HostOptions): Prom
     worker.postMessage({ job, stop });
   });
 }
-
-/** Thrown by loops for errors the user should see as one line. */
-export { FluxError };

@@ -1,0 +1,151 @@
+/**
+ * The transmit loop, the same for every sink: ring batch → frame operations → sink → one count per
+ * frame. Frames read = sent + dropped by reason + lost to overwrite, exactly.
+ *
+ * A batch is described in place by the ring reader (no copy); each kept frame is staged with the
+ * sink as the cut the frame pipeline made (head, inserted tag, tail). Before the sink's flush the
+ * reader checks that the writer has not reclaimed the batch meanwhile: a sink that copies frames at
+ * staging holds good copies once that check passes, and a batch that fails it is discarded and counted
+ * as lost, never written.
+ *
+ * @module
+ */
+import { errnoName, errnoText } from "../../ffi/mod.ts";
+import { FramePipeline } from "../ops/mod.ts";
+import { DropReason, RingReader } from "../ring/mod.ts";
+import { type FrameCut, openSink, Outcome, OutputClosed, type Sink, Staged } from "../sinks/mod.ts";
+import type { TxJob } from "./jobs.ts";
+import { type LoopContext, nap, stopping, throttle, WARN_EVERY_MS } from "./kit.ts";
+
+/** The cut of a frame sent as it is (no frame operation): one segment. */
+class WholeFrame implements FrameCut {
+  headLen = 0;
+  tagLen = 0;
+  tailOff = 0;
+  tailLen = 0;
+}
+
+/** Runs a transmit job until the stop flag is set (or the output closes, as stdout's reader may). */
+export function runTx(job: TxJob, ctx: LoopContext): void {
+  const log = (message: string) => ctx.post({ type: "warn", message });
+  let sink: Sink;
+  try {
+    sink = openSink(job.sink, log);
+  } catch (e) {
+    if (e instanceof OutputClosed) return; // stdout's reader went away before anything was written
+    throw e;
+  }
+  try {
+    send(job, ctx, sink);
+  } catch (e) {
+    if (!(e instanceof OutputClosed)) throw e;
+  } finally {
+    sink.close();
+  }
+  const last = sink.summary();
+  if (last !== null) log(last);
+}
+
+function send(job: TxJob, ctx: LoopContext, sink: Sink): void {
+  using reader = RingReader.open(
+    job.ring,
+    { desc: sink.desc, kind: sink.readerKind, fromOldest: job.fromOldest },
+    job.ring,
+  );
+  ctx.post({ type: "ready" });
+  const pipe = new FramePipeline(job.ops, "tx");
+  if (job.ops.vlan !== undefined) sink.setTag(pipe.tagBytes);
+  const passthrough = pipe.passthrough;
+  const whole = new WholeFrame();
+  const cut: FrameCut = passthrough ? whole : pipe;
+  const batch = Math.min(sink.maxBatch, reader.maxBatch);
+  const verdict = new Int8Array(batch); // -1 staged, else the drop reason
+  const warn = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
+  const warnError = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
+  const warnOversize = (len: number) => warn(() => sink.oversizeText(len));
+  let nextTick = 0;
+  while (!stopping(ctx)) {
+    let now = performance.now();
+    if (now >= nextTick) {
+      sink.tick(now);
+      now = performance.now();
+      nextTick = now + Math.min(1000, sink.dueIn(now));
+    }
+    const n = reader.poll(batch);
+    if (n === 0) {
+      reader.flush();
+      reader.wait(Math.max(1, Math.min(100, Math.ceil(nextTick - now))));
+      continue;
+    }
+    const data = reader.data;
+    const base = reader.dataAddr;
+    const offs = reader.offs;
+    const lens = reader.lens;
+    for (let i = 0; i < n; i++) {
+      const off = offs[i];
+      const len = lens[i];
+      let wire = reader.wires[i];
+      if (passthrough) {
+        whole.headLen = len;
+      } else {
+        const v = pipe.decide(data, off, len);
+        if (v < 0) {
+          verdict[i] = -1 - v;
+          continue;
+        }
+        wire = pipe.wireLen(wire);
+      }
+      const r = sink.stage(data, base, off, cut, wire, reader.secs[i], reader.nsecs[i], i);
+      if (r === Staged.staged) verdict[i] = -1;
+      else if (r === Staged.oversize) {
+        verdict[i] = DropReason.oversize;
+        warnOversize(cut.headLen + cut.tagLen + cut.tailLen);
+      } else verdict[i] = DropReason.malformed;
+    }
+    if (!reader.secure()) sink.discard(); // overwritten while staged: counted as lost by release()
+    const staged = sink.staged;
+    const res = sink.flush();
+    settle(reader, sink.status, sink.tags, staged, verdict, n, lens, warnOversize);
+    if (res.errors > 0) {
+      warnError(() =>
+        `Cannot send ${sink.what}: ${errnoText(res.lastErrno)} (${errnoName(res.lastErrno)}); ` +
+        `frames counted as send errors, still running`
+      );
+      if (res.backoff) nap(ctx, 20);
+    }
+  }
+}
+
+/**
+ * Ends the reader's batch of `n` records and counts them: staged frames by their outcome, the others
+ * by the drop reason in `verdict[i]` (-1 = staged). A batch the writer reclaimed before it was secured
+ * is counted as lost by `release()` and nothing else.
+ */
+function settle(
+  reader: RingReader,
+  status: Uint8Array,
+  tags: Uint32Array,
+  staged: number,
+  verdict: Int8Array,
+  n: number,
+  lens: Uint32Array,
+  onOversize: (len: number) => void,
+): void {
+  const lost = reader.release(false);
+  if (lost > 0) {
+    reader.flush();
+    return;
+  }
+  let ok = 0;
+  for (let j = 0; j < staged; j++) {
+    const st = status[j];
+    if (st === Outcome.sent) ok++;
+    else if (st === Outcome.oversize) {
+      reader.addDrop(DropReason.oversize);
+      onOversize(lens[tags[j]]);
+    } else reader.addDrop(DropReason.send_error);
+  }
+  for (let i = 0; i < n; i++) if (verdict[i] >= 0) reader.addDrop(verdict[i]);
+  reader.addSent(ok);
+  reader.flush();
+}

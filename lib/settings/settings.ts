@@ -1,0 +1,366 @@
+/**
+ * The command line turned into typed, validated settings, once: numbers and enums that the modes can
+ * trust. Every check of a value's form and range lives here; what depends on the host (does the
+ * interface exist, does the host name resolve, is the ring valid) is checked by the mode as it starts.
+ * A configuration file (`fluxcap run`) feeds the same settings through the same command-line words.
+ *
+ * @module
+ */
+import { UsageError } from "../errors.ts";
+import { type OpsConfig, parseVlanFilter, validateOps } from "../ops/mod.ts";
+import { parseSize } from "../ring/mod.ts";
+import { type Args, parseArgs } from "./args.ts";
+import { parseEncapSpec, parseKey, parsePort, type TunnelKind, VXLAN_PORT } from "./encap.ts";
+
+/** Settings every long-running mode shares. */
+export interface RunSettings {
+  /** `-v` count. */
+  verbose: number;
+  /** `--seconds`: stop after this many seconds. */
+  seconds?: number;
+  /** `--metrics [addr:]port` as typed (validated when the server starts). */
+  metrics?: string;
+}
+
+/** Where `-rx` reads frames from. */
+export type SourceSettings =
+  | { kind: "nic"; iface: string; frameSize?: number; blocks?: number; blockSizeLog2?: number }
+  | {
+    kind: "tunnel";
+    tunnel: TunnelKind;
+    /** Local address to bind, as typed. */
+    local?: string;
+    iface?: string;
+    key?: number;
+    port: number;
+  }
+  | { kind: "file"; file: string; pace: boolean; loops: number };
+
+/** Where `-tx` sends frames. */
+export type SinkSettings =
+  | { kind: "nic"; iface: string; txRing: boolean; qdiscBypass: boolean; frameSize?: number }
+  | {
+    kind: "tunnel";
+    tunnel: "gre" | "gretap" | "vxlan";
+    /** Destination as typed (a name or an address). */
+    host: string;
+    key?: number;
+    port: number;
+    fragment: boolean;
+  }
+  | { kind: "file"; path: string; rotateSeconds?: number; rotateBytes?: number };
+
+/** `-cr`. */
+export interface CreateSettings {
+  mode: "create";
+  rings: string[];
+  size: number;
+  keep: boolean;
+  verbose: number;
+}
+
+/** `-rx`. */
+export interface ReceiveSettings extends RunSettings {
+  mode: "rx";
+  ring: string;
+  ops: OpsConfig;
+  source: SourceSettings;
+}
+
+/** `-tx`. */
+export interface TransmitSettings extends RunSettings {
+  mode: "tx";
+  ring: string;
+  ops: OpsConfig;
+  sink: SinkSettings;
+  fromOldest: boolean;
+}
+
+/** `-io`. */
+export interface WatchSettings extends RunSettings {
+  mode: "watch";
+  rings: string[];
+  json: boolean;
+  once: boolean;
+}
+
+/** `fluxcap demo`. */
+export interface DemoSettings {
+  mode: "demo";
+  /** Words after `demo` (the lab's own generator is `demo generate …`). */
+  words: string[];
+  seconds?: number;
+  json: boolean;
+  verbose: number;
+}
+
+/** Everything a command line can ask for. */
+export type Settings =
+  | { mode: "help"; /** True when no argument at all was given (usage on stderr, exit 1). */ bare: boolean }
+  | { mode: "version" }
+  | CreateSettings
+  | ReceiveSettings
+  | TransmitSettings
+  | WatchSettings
+  | DemoSettings;
+
+/**
+ * Parses and validates a command line (without the program name). Throws {@link UsageError} with a
+ * one-line message naming the value.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine } from "./settings.ts";
+ * const s = parseCommandLine(["-tx", "-i", "eth2", "-V", "100", "cisco"]);
+ * // s.mode === "tx", s.sink.kind === "nic", s.ops.vlan === 100
+ * ```
+ */
+export function parseCommandLine(argv: string[]): Settings {
+  const a = parseArgs(argv);
+  switch (a.mode) {
+    case "help":
+      return { mode: "help", bare: argv.length === 0 };
+    case "version":
+      return { mode: "version" };
+    case "create":
+      return createSettings(a);
+    case "rx":
+      return receiveSettings(a);
+    case "tx":
+      return transmitSettings(a);
+    case "watch":
+      return { mode: "watch", rings: a.rings, json: a.json, once: a.once, ...runSettings(a) };
+    case "demo":
+      return { mode: "demo", words: a.rings, json: a.json, verbose: a.verbose, seconds: seconds(a) };
+  }
+}
+
+/** Parses an integer option; throws `Invalid <what> "<text>": …`. */
+export function intOption(text: string, what: string, min: number, max: number): number {
+  if (!/^-?[0-9]+$/.test(text.trim())) throw new UsageError(`Invalid ${what} "${text}": not a whole number`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`Invalid ${what} "${text}": must be ${min}..${max}`);
+  return n;
+}
+
+function seconds(a: Args): number | undefined {
+  if (a.seconds === undefined) return undefined;
+  const n = Number(a.seconds);
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(a.seconds.trim()) || !(n > 0)) {
+    throw new UsageError(`Invalid --seconds "${a.seconds}": expected a number of seconds greater than 0`);
+  }
+  if (n > 315_360_000) throw new UsageError(`Invalid --seconds "${a.seconds}": at most 315360000 (10 years)`);
+  return n;
+}
+
+function runSettings(a: Args): RunSettings {
+  return { verbose: a.verbose, seconds: seconds(a), metrics: a.metrics };
+}
+
+function createSettings(a: Args): CreateSettings {
+  if (a.size === undefined) {
+    throw new UsageError("Creating rings needs a size: fluxcap -cr -s <size> <ring> ...");
+  }
+  if (a.rings.length === 0) throw new UsageError("Creating rings needs at least one ring name");
+  const size = parseSize(a.size, "ring size");
+  if (size instanceof Error) throw new UsageError(size.message);
+  return { mode: "create", rings: a.rings, size, keep: a.keep, verbose: a.verbose };
+}
+
+/** Exactly one ring name, or a usage error naming the mode. */
+function oneRing(rings: string[], mode: string): string {
+  if (rings.length === 0) throw new UsageError(`${mode} needs a ring: fluxcap ${mode} ... <ring>`);
+  if (rings.length > 1) {
+    throw new UsageError(
+      `${mode} takes one ring, got ${rings.length} (${rings.join(", ")}); run one process per ring`,
+    );
+  }
+  return rings[0];
+}
+
+function receiveSettings(a: Args): ReceiveSettings {
+  const run = runSettings(a);
+  const ring = oneRing(a.rings, "-rx");
+  const ops = opsSettings(a, "rx");
+  return { mode: "rx", ring, ops, source: sourceSettings(a), ...run };
+}
+
+function sourceSettings(a: Args): SourceSettings {
+  if (a.encap !== undefined) {
+    const spec = parseEncapSpec(a.encap, "rx");
+    if (a.vxlanPort !== undefined && spec.kind !== "vxlan") {
+      throw new UsageError(`--vxlan-port applies to -E vxlan, not -E ${spec.kind}`);
+    }
+    if (a.fragment) {
+      throw new UsageError("--fragment applies to -tx -E vxlan; received packets are reassembled");
+    }
+    const port = a.vxlanPort !== undefined ? parsePort(a.vxlanPort, "--vxlan-port") : spec.port ?? VXLAN_PORT;
+    const key = a.key === undefined ? undefined : parseKey(a.key, spec.kind);
+    return { kind: "tunnel", tunnel: spec.kind, local: spec.host, iface: a.iface, key, port };
+  }
+  if (a.read !== undefined) {
+    const file = a.read;
+    if (file === "") throw new UsageError('Invalid capture file name "": empty');
+    if (a.iface !== undefined) throw new UsageError("-rx takes either -i <eth> or --read <file>, not both");
+    const loops = a.loop === undefined ? 1 : intOption(a.loop, "loop count (--loop)", 0, 2 ** 31);
+    if (file === "-" && loops !== 1) {
+      throw new UsageError("--loop needs a file it can read again, not - (stdin)");
+    }
+    return { kind: "file", file, pace: a.pace, loops };
+  }
+  if (a.iface === undefined) {
+    throw new UsageError("-rx needs an interface (-i <eth>), a tunnel (-E) or --read <file>");
+  }
+  const frameSize = a.frameSize === undefined
+    ? undefined
+    : intOption(a.frameSize, "frame size (-Z)", 1, 1 << 30);
+  const blocks = a.blocks === undefined ? undefined : intOption(a.blocks, "number of blocks (-B)", 1, 65536);
+  const blockSizeLog2 = a.blockSize === undefined
+    ? undefined
+    : intOption(a.blockSize, "block size (-S)", 1, 40);
+  const bad = checkKernelRing({
+    frameSize: frameSize ?? KERNEL_RING_DEFAULTS.frameSize,
+    blocks: blocks ?? KERNEL_RING_DEFAULTS.blocks,
+    blockSizeLog2: blockSizeLog2 ?? KERNEL_RING_DEFAULTS.blockSizeLog2,
+  });
+  if (bad) throw new UsageError(bad);
+  return { kind: "nic", iface: a.iface, frameSize, blocks, blockSizeLog2 };
+}
+
+function transmitSettings(a: Args): TransmitSettings {
+  const run = runSettings(a);
+  const ring = oneRing(a.rings, "-tx");
+  const ops = opsSettings(a, "tx");
+  return { mode: "tx", ring, ops, sink: sinkSettings(a), fromOldest: a.fromOldest, ...run };
+}
+
+function sinkSettings(a: Args): SinkSettings {
+  if (a.encap !== undefined) {
+    const spec = parseEncapSpec(a.encap, "tx");
+    if (spec.kind === "erspan") throw new UsageError("ERSPAN is received only");
+    if (a.iface !== undefined) {
+      throw new UsageError(
+        `-tx -E sends by the routing table; -i "${a.iface}" is not used (route the peer over it instead)`,
+      );
+    }
+    if (a.vxlanPort !== undefined && spec.kind !== "vxlan") {
+      throw new UsageError(`--vxlan-port applies to -E vxlan, not -E ${spec.kind}`);
+    }
+    if (a.fragment && spec.kind !== "vxlan") {
+      throw new UsageError(`--fragment applies to -E vxlan; GRE and GRETAP packets are always fragmented`);
+    }
+    const port = a.vxlanPort !== undefined ? parsePort(a.vxlanPort, "--vxlan-port") : spec.port ?? VXLAN_PORT;
+    const key = a.key === undefined ? undefined : parseKey(a.key, spec.kind);
+    return { kind: "tunnel", tunnel: spec.kind, host: spec.host!, key, port, fragment: a.fragment };
+  }
+  if (a.write !== undefined) {
+    const path = a.write;
+    const rotateSeconds = a.rotateSeconds === undefined
+      ? undefined
+      : intOption(a.rotateSeconds, "rotation interval (-G)", 1, 365 * 86400);
+    let rotateBytes: number | undefined;
+    if (a.rotateMegabytes !== undefined) {
+      const t = a.rotateMegabytes.trim();
+      const mb = Number(t);
+      if (!/^[0-9]+(\.[0-9]+)?$/.test(t) || !(mb > 0) || mb > 1e6) {
+        throw new UsageError(
+          `Invalid file size (-C) "${a.rotateMegabytes}": a number of megabytes (10^6 bytes) above 0`,
+        );
+      }
+      rotateBytes = Math.max(Math.round(mb * 1e6), 1);
+    }
+    if (path === "-" && (rotateSeconds !== undefined || rotateBytes !== undefined)) {
+      throw new UsageError("-G and -C rotate files: they cannot be used with -w - (stdout)");
+    }
+    if (path === "") throw new UsageError('Invalid capture file name "": empty');
+    return { kind: "file", path, rotateSeconds, rotateBytes };
+  }
+  if (a.iface === undefined) {
+    throw new UsageError("-tx needs an interface (-i <eth>), a tunnel (-E) or -w <file>");
+  }
+  const frameSize = a.frameSize === undefined
+    ? undefined
+    : intOption(a.frameSize, "frame size (-Z)", 64, 1 << 20);
+  return { kind: "nic", iface: a.iface, txRing: a.txRing, qdiscBypass: a.qdiscBypass, frameSize };
+}
+
+/** The frame operations (-V -Q -f -d -s -D) of `a` for one side, validated. */
+function opsSettings(a: Args, side: "rx" | "tx"): OpsConfig {
+  const cfg: OpsConfig = {};
+  if (a.vlan !== undefined) {
+    if (!/^[0-9]+$/.test(a.vlan.trim())) {
+      throw new UsageError(`Invalid VLAN id "${a.vlan}": not a whole number`);
+    }
+    cfg.vlan = Number(a.vlan);
+  }
+  if (a.stripVlan) {
+    if (side === "tx") throw new UsageError("-Q (strip VLAN tags) applies on receive (-rx), not on -tx");
+    cfg.stripVlan = true;
+  }
+  if (a.filter !== undefined) {
+    const v = parseVlanFilter(a.filter);
+    if (v instanceof Error) throw new UsageError(v.message);
+    cfg.filterVlan = v;
+  }
+  if (a.sample !== undefined) {
+    if (!/^[0-9]+(\.[0-9]+)?$/.test(a.sample.trim())) {
+      throw new UsageError(`Invalid sampling percentage "${a.sample}": a number from 0 to 100`);
+    }
+    cfg.keepPercent = Number(a.sample);
+  }
+  if (a.size !== undefined) {
+    const n = parseSize(a.size, "snap length");
+    if (n instanceof Error) throw new UsageError(n.message);
+    if (n < 14) {
+      throw new UsageError(`Invalid snap length "${a.size}": at least 14 bytes (an Ethernet header)`);
+    }
+    cfg.snaplen = n;
+  }
+  if (a.trim !== undefined) cfg.trimTail = intOption(a.trim, "trim length", 0, 65535);
+  const bad = validateOps(cfg, side);
+  if (bad) throw new UsageError(bad.message);
+  return cfg;
+}
+
+/** Kernel ring geometry of `-rx -i` (`-Z`, `-B`, `-S` of fluxcap 3.2). */
+export interface KernelRingOptions {
+  /** -Z: frame size (a V3 ring packs frames; this sets the frame count and the largest frame). */
+  frameSize: number;
+  /** -B: number of blocks. */
+  blocks: number;
+  /** -S: block size as log2 (22 = 4 MiB). */
+  blockSizeLog2: number;
+}
+
+/** Defaults of fluxcap 3.2: 64 blocks of 4 MiB, 2048-byte frames. */
+export const KERNEL_RING_DEFAULTS: KernelRingOptions = { frameSize: 2048, blocks: 64, blockSizeLog2: 22 };
+
+/** TPACKET_V2 header length: `-Z` must exceed it (as fluxcap 3.2 checked). */
+const TPACKET2_HDRLEN = 52;
+/** TPACKET_ALIGNMENT: `-Z` must be a multiple of it. */
+const TPACKET_ALIGNMENT = 16;
+
+/** Validates kernel ring options the way fluxcap 3.2 did; returns an error text or null. */
+export function checkKernelRing(o: KernelRingOptions): string | null {
+  const page = 4096;
+  if (!Number.isInteger(o.blockSizeLog2) || o.blockSizeLog2 < 12 || o.blockSizeLog2 > 30) {
+    return `Invalid block size "-S ${o.blockSizeLog2}": a log2 between 12 (4k) and 30 (1g)`;
+  }
+  const bs = 2 ** o.blockSizeLog2;
+  if (!Number.isInteger(o.frameSize) || o.frameSize <= TPACKET2_HDRLEN) {
+    return `Invalid frame size "-Z ${o.frameSize}": must exceed ${TPACKET2_HDRLEN}`;
+  }
+  if (o.frameSize % TPACKET_ALIGNMENT !== 0) {
+    return `Invalid frame size "-Z ${o.frameSize}": must be a multiple of ${TPACKET_ALIGNMENT}`;
+  }
+  if (bs % o.frameSize !== 0) {
+    return `Invalid block size "-S ${o.blockSizeLog2}": ${bs} bytes is not a multiple of the frame size ${o.frameSize}`;
+  }
+  if (bs % page !== 0) {
+    return `Invalid block size "-S ${o.blockSizeLog2}": not a multiple of the page size ${page}`;
+  }
+  if (!Number.isInteger(o.blocks) || o.blocks < 1 || o.blocks > 65536) {
+    return `Invalid number of blocks "-B ${o.blocks}": between 1 and 65536`;
+  }
+  return null;
+}

@@ -1,0 +1,135 @@
+/**
+ * Capture files (`-tx -w PATH`): frames are copied into the pcap writer's staging buffer as they are
+ * staged, written with one `write` per flush (at least every 100 ms, or per MiB), and rotated by
+ * `-G`/`-C`. A batch the ring writer reclaimed while it was being copied is taken back out before
+ * anything of it is written. See `lib/modes/PCAP.md`.
+ *
+ * @module
+ */
+import { OutputClosed, PcapOutput, type PcapTarget } from "../io/pcapfile.ts";
+import { ReaderKind } from "../ring/mod.ts";
+import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
+
+/** Settings of a capture-file output. */
+export interface FileSinkConfig {
+  kind: "file";
+  /** `-w` as given (for messages). */
+  path: string;
+  target: PcapTarget;
+  rotateSeconds?: number;
+  rotateBytes?: number;
+  /** Snap length for the file header (`-s`). */
+  snaplen?: number;
+  /** Log each finished file and a summary at the end. */
+  verbose?: boolean;
+}
+
+const NO_ERRORS: FlushResult = { errors: 0, lastErrno: 0, backoff: false };
+
+/** Capture files as a sink. */
+export class FileSink implements Sink {
+  readonly what: string;
+  readonly desc: string;
+  readonly readerKind: number = ReaderKind.file;
+  readonly zeroCopy = false;
+  readonly maxBatch = 1024;
+  readonly status: Uint8Array = new Uint8Array(this.maxBatch); // always `sent`: a copy cannot fail
+  readonly tags: Uint32Array = new Uint32Array(this.maxBatch);
+  readonly #out: PcapOutput;
+  readonly #cfg: FileSinkConfig;
+  #tag = new Uint8Array(4);
+  #n = 0;
+  #mark = 0;
+  #written = 0;
+  /** Set when stdout's reader went away (`| head`): the loop ends quietly. */
+  closed = false;
+
+  constructor(cfg: FileSinkConfig, log: (s: string) => void) {
+    this.#cfg = cfg;
+    this.what = `to "${cfg.path}"`;
+    this.desc = `tx file ${cfg.path}`;
+    this.#out = new PcapOutput({
+      target: cfg.target,
+      rotateSeconds: cfg.rotateSeconds,
+      rotateBytes: cfg.rotateBytes,
+      snaplen: cfg.snaplen,
+      onFile: cfg.verbose ? (name) => log(`fluxcap -tx: wrote "${name}"`) : undefined,
+    });
+    this.#out.open();
+  }
+
+  get staged(): number {
+    return this.#n;
+  }
+
+  setTag(tag: Uint8Array): void {
+    this.#tag.set(tag.subarray(0, 4));
+  }
+
+  stage(
+    buf: Uint8Array,
+    _addr: number,
+    off: number,
+    cut: FrameCut,
+    wire: number,
+    sec: number,
+    nsec: number,
+    tag: number,
+  ): number {
+    const out = this.#out;
+    if (this.#n === 0) this.#mark = out.mark;
+    const len = cut.headLen + cut.tagLen + cut.tailLen;
+    let d = out.reserve(len);
+    const dst = out.buffer;
+    dst.set(buf.subarray(off, off + cut.headLen), d);
+    d += cut.headLen;
+    if (cut.tagLen > 0) {
+      for (let i = 0; i < cut.tagLen; i++) dst[d + i] = this.#tag[i];
+      d += cut.tagLen;
+    }
+    if (cut.tailLen > 0) dst.set(buf.subarray(off + cut.tailOff, off + cut.tailOff + cut.tailLen), d);
+    out.finish(len, wire, sec, nsec);
+    this.tags[this.#n++] = tag;
+    return Staged.staged;
+  }
+
+  discard(): void {
+    this.#out.dropRecords(this.#mark, this.#n);
+    this.#n = 0;
+  }
+
+  flush(): FlushResult {
+    this.status.fill(Outcome.sent, 0, this.#n);
+    this.#written += this.#n;
+    this.#n = 0;
+    return NO_ERRORS;
+  }
+
+  tick(now: number): void {
+    this.#out.tick(now);
+  }
+
+  dueIn(now: number): number {
+    return Math.min(this.#out.flushDueIn(now), this.#out.rotateDueIn(now), 100);
+  }
+
+  oversizeText(len: number): string {
+    return `Frame of ${len} bytes cannot be written ${this.what}`;
+  }
+
+  summary(): string | null {
+    return this.#cfg.verbose ? `fluxcap -tx: ${this.#written} frames written to ${this.#cfg.path}` : null;
+  }
+
+  close(): void {
+    try {
+      this.#out.close();
+    } catch (e) {
+      if (!(e instanceof OutputClosed)) throw e;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

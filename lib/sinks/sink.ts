@@ -1,0 +1,82 @@
+/**
+ * What a transmit side sends to: a NIC (`sendmmsg` or a TX ring), a tunnel, capture files. The
+ * transmit loop stages the frames of a ring batch, flushes them, and counts each frame once, under the
+ * outcome the sink reports for it.
+ *
+ * ## A frame, as staged
+ * `buf[off, off + headLen) ++ tag[0, tagLen) ++ buf[off + tailOff, off + tailOff + tailLen)`, as the
+ * frame pipeline cut it (`tag` is the one `setTag` gave). `addr` is the native address of `buf[0]`:
+ * a zero-copy sink hands the kernel pointers into `buf` and reads them during `flush()`, so the caller
+ * keeps those bytes unchanged until `flush()` returns.
+ *
+ * @module
+ */
+
+/** What {@linkcode Sink.stage} did with a frame. */
+export const Staged = { staged: 0, oversize: 1, malformed: 2 } as const;
+
+/** Outcome of a staged frame after {@linkcode Sink.flush} (in `status`). */
+export const Outcome = { sent: 0, oversize: 1, error: 2 } as const;
+
+/** What the last {@linkcode Sink.flush} met. */
+export interface FlushResult {
+  /** Staged frames that failed (counted `send_error`). */
+  errors: number;
+  /** errno of the last failure (0 if none). */
+  lastErrno: number;
+  /** The output is unreachable for now (link down, no route): the loop naps briefly. */
+  backoff: boolean;
+}
+
+/** The cut of one frame (the frame pipeline's result fields have these names). */
+export interface FrameCut {
+  headLen: number;
+  tagLen: number;
+  tailOff: number;
+  tailLen: number;
+}
+
+/** A transmit output. Opened in the worker; owns its sockets or files. */
+export interface Sink extends Disposable {
+  /** For messages: `on "eth2"`, `to 198.18.0.2`, `to "/data/x.pcap"`. */
+  readonly what: string;
+  /** Ring reader description (`tx eth2`) and kind (see ReaderKind). */
+  readonly desc: string;
+  readonly readerKind: number;
+  /** Most frames one flush takes. */
+  readonly maxBatch: number;
+  /** True when `flush()` reads the staged frames from their memory (see the module doc). */
+  readonly zeroCopy: boolean;
+  /** Frames staged since the last flush. */
+  readonly staged: number;
+  /** After `flush()`: the outcome of each staged frame, in staging order. */
+  readonly status: Uint8Array;
+  /** After `flush()`: the caller's tag of each staged frame (its index in the ring batch). */
+  readonly tags: Uint32Array;
+  /** The 4 bytes (TPID, TCI) a `-V` on transmit inserts after the MACs. */
+  setTag(tag: Uint8Array): void;
+  /** Stages one frame (see the module doc); returns a {@linkcode Staged} value. */
+  stage(
+    buf: Uint8Array,
+    addr: number,
+    off: number,
+    cut: FrameCut,
+    wire: number,
+    sec: number,
+    nsec: number,
+    tag: number,
+  ): number;
+  /** Forgets every frame staged since the last flush (they were overwritten while being copied). */
+  discard(): void;
+  /** Hands the staged frames to the output. Never throws for a frame: outcomes are in `status`. */
+  flush(): FlushResult;
+  /** Housekeeping, at least every `dueIn()` ms: MTU refresh, link check (throws when gone), rotation. */
+  tick(now: number): void;
+  /** Milliseconds until `tick` is due. */
+  dueIn(now: number): number;
+  /** The warning for a frame of `len` bytes too large for the output (once a minute at most). */
+  oversizeText(len: number): string;
+  /** A last line for the log when the sink closes (or null). */
+  summary(): string | null;
+  close(): void;
+}

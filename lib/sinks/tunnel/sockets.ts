@@ -1,0 +1,151 @@
+/**
+ * The sockets a tunnel sender sends through: a pool of connected UDP sockets (VXLAN), a raw protocol
+ * socket (GRE, and VXLAN when the pool cannot open), a packet socket on the egress device (GRE over
+ * Ethernet), and the IP_HDRINCL socket for fragments. See `sender.ts`.
+ *
+ * @module
+ */
+import {
+  addressable,
+  bind,
+  C,
+  check,
+  close,
+  connect,
+  E,
+  errno,
+  int32,
+  setsockopt,
+  sockaddrIp,
+  sockaddrLl,
+  socket,
+} from "../../../ffi/mod.ts";
+import { type IpAddress, VXLAN_SOURCE_PORT_MIN } from "../../codec/mod.ts";
+
+/** UDP sockets (source ports) of a VXLAN sender; a power of two. */
+export const UDP_BUCKETS = 32;
+
+/** A one-instruction classic BPF program, "return 0": a socket with it never queues anything to read. */
+const DROP_ALL = (() => {
+  const insn = addressable(8);
+  insn.bytes[0] = 0x06; // BPF_RET | BPF_K, k = 0
+  const prog = new Uint8Array(16);
+  const pv = new DataView(prog.buffer);
+  pv.setUint16(0, 1, true);
+  pv.setBigUint64(8, BigInt(insn.addr), true);
+  return { insn, prog };
+})();
+
+/** Sets a send buffer of `bytes` (beyond the system limit where allowed). */
+export function setSndBuf(fd: number, bytes: number): void {
+  if (setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUFFORCE, int32(bytes), 4) < 0) {
+    setsockopt(fd, C.SOL_SOCKET, C.SO_SNDBUF, int32(bytes), 4);
+  }
+}
+
+/** Errors a connected UDP socket reports for an ICMP message received earlier. */
+export function isIcmpErrno(e: number): boolean {
+  return e === E.ECONNREFUSED || e === E.EHOSTUNREACH || e === E.ENETUNREACH || e === E.EHOSTDOWN;
+}
+
+/**
+ * Common settings of the fast-path sockets: TTL / hop limit 64, DF clear (IPv4), nothing ever queued
+ * for reading (a one-instruction classic BPF program, "return 0"). False when one is refused.
+ */
+function setupSender(fd: number, family: 4 | 6): boolean {
+  if (family === 4) {
+    if (setsockopt(fd, C.IPPROTO_IP, C.IP_TTL, int32(64), 4) < 0) return false;
+    if (setsockopt(fd, C.IPPROTO_IP, C.IP_MTU_DISCOVER, int32(C.IP_PMTUDISC_DONT), 4) < 0) return false;
+  } else if (setsockopt(fd, C.IPPROTO_IPV6, C.IPV6_UNICAST_HOPS, int32(64), 4) < 0) return false;
+  if (setsockopt(fd, C.SOL_SOCKET, C.SO_ATTACH_FILTER, DROP_ALL.prog, DROP_ALL.prog.length) < 0) return false;
+  setSndBuf(fd, 8 << 20);
+  return true;
+}
+
+/**
+ * A raw socket of protocol `proto` (17 or 47) for unfragmented packets, bound to `src` (the IPv6 UDP
+ * checksum built here covers that address): the kernel builds the IP header (its own IP id) from the
+ * route it caches per next hop. Not connected: ICMP errors do not turn into send errors. -1 when it
+ * cannot be set up (the IP_HDRINCL socket then sends everything).
+ */
+export function protoSocket(family: 4 | 6, proto: number, src: IpAddress): number {
+  const fd = socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, proto);
+  if (fd < 0) return -1;
+  const sa = sockaddrIp(src.bytes, 0);
+  if (!setupSender(fd, family) || bind(fd, sa, sa.length) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/** Binds packet socket `fd` to device `ifindex` (protocol 0: it receives nothing). */
+export function bindLink(fd: number, ifindex: number): boolean {
+  const sll = sockaddrLl(ifindex);
+  return bind(fd, sll, sll.length) === 0;
+}
+
+/**
+ * A packet socket (SOCK_RAW, protocol 0: transmit only) bound to device `ifindex`, for whole frames
+ * whose Ethernet and IPv4 headers are built here. -1 when it cannot be set up (the raw protocol socket
+ * then sends everything).
+ */
+export function linkSocket(ifindex: number): number {
+  const fd = socket(C.AF_PACKET, C.SOCK_RAW | C.SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (!bindLink(fd, ifindex)) {
+    close(fd);
+    return -1;
+  }
+  setSndBuf(fd, 8 << 20);
+  return fd;
+}
+
+/**
+ * {@link UDP_BUCKETS} UDP sockets connected to `dst`:`port`, socket b bound to `src` and a free source
+ * port 49152 + b + 32·t (t from a random start), IPv4 checksum off (RFC 7348 allows 0), IPv6 checksum
+ * by the kernel. Null when they cannot all be set up (the raw path is used instead).
+ */
+export function udpPool(
+  family: 4 | 6,
+  src: IpAddress,
+  dst: IpAddress,
+  port: number,
+): { fds: number[]; ports: Uint16Array } | null {
+  const fds: number[] = [];
+  const ports = new Uint16Array(UDP_BUCKETS);
+  const span = 16384 / UDP_BUCKETS;
+  const start = crypto.getRandomValues(new Uint16Array(1))[0] % span;
+  const peer = sockaddrIp(dst.bytes, port);
+  for (let b = 0; b < UDP_BUCKETS; b++) {
+    const fd = socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_DGRAM | C.SOCK_CLOEXEC, C.IPPROTO_UDP);
+    if (fd < 0) break;
+    fds.push(fd);
+    if (!setupSender(fd, family)) break;
+    if (family === 4 && setsockopt(fd, C.SOL_SOCKET, C.SO_NO_CHECK, int32(1), 4) < 0) break;
+    for (let t = 0; t < 64; t++) {
+      const p = VXLAN_SOURCE_PORT_MIN + b + UDP_BUCKETS * ((start + t) % span);
+      const sa = sockaddrIp(src.bytes, p);
+      if (bind(fd, sa, sa.length) === 0) {
+        ports[b] = p;
+        break;
+      }
+      if (errno() !== E.EADDRINUSE) break;
+    }
+    if (ports[b] === 0 || connect(fd, peer, peer.length) < 0) break;
+  }
+  if (fds.length === UDP_BUCKETS && ports.every((p) => p !== 0)) return { fds, ports };
+  for (const fd of fds) close(fd);
+  return null;
+}
+
+/** Checks that a raw IP socket can be opened (root or CAP_NET_RAW) before starting a worker. */
+export function checkRawSocket(family: 4 | 6): void {
+  const fd = check(
+    socket(family === 4 ? C.AF_INET : C.AF_INET6, C.SOCK_RAW | C.SOCK_CLOEXEC, C.IPPROTO_RAW),
+    "open",
+    "raw IP socket",
+    family === 4 ? "IPv4" : "IPv6",
+  );
+  close(fd);
+}
