@@ -7,7 +7,7 @@
  */
 
 /** "FLUXRNG1" */
-export const MAGIC = new Uint8Array([0x46, 0x4c, 0x55, 0x58, 0x52, 0x4e, 0x47, 0x31]);
+export const MAGIC: Uint8Array = new Uint8Array([0x46, 0x4c, 0x55, 0x58, 0x52, 0x4e, 0x47, 0x31]);
 export const VERSION = 1;
 
 // ---- header: geometry (written once at creation, validated at every open) ----

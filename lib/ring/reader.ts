@@ -266,6 +266,40 @@ export class RingReader {
   }
 
   /**
+   * Copies the frames of the current batch into `dst` (one or two copies of the batch's span of the
+   * data area) and writes each frame's offset in `dst` into `offs`. Call `secure()` afterwards: when it
+   * returns true the copies are intact. `dst` must hold `maxBatch` records of the ring's largest frame
+   * (see {@linkcode RingReader.bounceSize}).
+   */
+  copyBatch(dst: Uint8Array, offs: Uint32Array): void {
+    const n = this.#batchN;
+    if (n === 0) return;
+    const first = this.offs[0] - L.RECORD_HEADER;
+    const last = this.offs[n - 1] + this.lens[n - 1];
+    const data = this.ring.data;
+    if (last > first) {
+      dst.set(data.subarray(first, last), 0);
+      for (let i = 0; i < n; i++) offs[i] = this.offs[i] - first;
+      return;
+    }
+    // the batch wraps: [first, end of the records before the wrap) then [0, last)
+    let tailEnd = first;
+    for (let i = 0; i < n && this.offs[i] >= first; i++) tailEnd = this.offs[i] + this.lens[i];
+    const part = tailEnd - first;
+    dst.set(data.subarray(first, tailEnd), 0);
+    dst.set(data.subarray(0, last), part);
+    for (let i = 0; i < n; i++) {
+      const o = this.offs[i];
+      offs[i] = o >= first ? o - first : o + part;
+    }
+  }
+
+  /** Bytes a `copyBatch` destination needs for this reader. */
+  get bounceSize(): number {
+    return Math.min(this.#ds, this.maxBatch * L.recordSize(this.ring.geometry.maxFrame));
+  }
+
+  /**
    * Bytes the writer can still append before it reclaims the first record of the current batch (how
    * far the batch is from being overwritten); 0 when nothing is polled.
    */
