@@ -84,6 +84,12 @@ const SYMBOLS = {
   isatty: { parameters: ["i32"], result: "i32" },
   // int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int fchmod(int fd, mode_t mode)
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  // int fchown(int fd, uid_t owner, gid_t group)
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // ssize_t write(int fd, const void *buf, size_t n)
+  write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const lib = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -126,6 +132,9 @@ export const {
   getsockname,
   fstat,
   pread,
+  fchmod,
+  fchown,
+  write,
 } = lib.symbols;
 
 const errnoPtr = lib.symbols.__errno_location();

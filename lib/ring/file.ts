@@ -137,10 +137,20 @@ export class RingFile {
   dataU32: Uint32Array;
   /** Numeric address of the data area (for iovecs). */
   readonly dataAddr: number;
+  /** True when opened with `readOnly`: the mapping is `PROT_READ`, and a write would crash the process. */
+  readonly readOnly: boolean;
   #lockBuf = new Uint8Array(C.FLOCK_SIZE);
 
-  private constructor(name: string, path: string, g: RingGeometry, fd: number, base: Deno.PointerObject) {
+  private constructor(
+    name: string,
+    path: string,
+    g: RingGeometry,
+    fd: number,
+    base: Deno.PointerObject,
+    readOnly: boolean,
+  ) {
     this.name = name;
+    this.readOnly = readOnly;
     this.path = path;
     this.geometry = g;
     this.fd = fd;
@@ -159,11 +169,15 @@ export class RingFile {
   /**
    * Opens and maps the ring at `path`. Throws {@link RingError} `Cannot open ring "x": <reason>` for a
    * missing, truncated, foreign or corrupt file.
+   *
+   * `readOnly` opens it `O_RDONLY` and maps it `PROT_READ`: enough for watching (`-io`, `--metrics`,
+   * `fluxcap status`), so a user who may only read the file can watch it. Lock queries
+   * (`F_OFD_GETLK`, {@link isLocked}) work on such a descriptor; taking a lock and every write do not.
    */
-  static open(path: string, name = path, opts: { populate?: boolean } = {}): RingFile {
+  static open(path: string, name = path, opts: { populate?: boolean; readOnly?: boolean } = {}): RingFile {
     // One descriptor for everything: the header checked is the header of the file that gets mapped,
     // even if the path is replaced meanwhile (a mapping longer than its file would SIGBUS).
-    const fd = open(cstr(path), C.O_RDWR | C.O_CLOEXEC, 0);
+    const fd = open(cstr(path), (opts.readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
     if (fd < 0) {
       const e = errno();
       const why = e === 2
@@ -189,13 +203,19 @@ export class RingFile {
     }
     // The writer maps with MAP_POPULATE: page faults of a fresh ring are paid once, at attach.
     const flags = C.MAP_SHARED | (opts.populate ? C.MAP_POPULATE : 0);
-    const p = mmap(null, BigInt(g.fileSize), C.PROT_READ | C.PROT_WRITE, flags, fd, 0n);
+    const prot = opts.readOnly ? C.PROT_READ : C.PROT_READ | C.PROT_WRITE;
+    const p = mmap(null, BigInt(g.fileSize), prot, flags, fd, 0n);
     if (p === null || Deno.UnsafePointer.value(p) === C.MAP_FAILED) {
       const e = errno();
       close(fd);
       throw new RingError(`Cannot open ring "${name}": cannot map it: ${errnoText(e)}`);
     }
-    return new RingFile(name, path, g, fd, p);
+    return new RingFile(name, path, g, fd, p, opts.readOnly === true);
+  }
+
+  /** Opens the ring at `path` for reading only (see {@link open}). */
+  static openReadOnly(path: string, name = path): RingFile {
+    return RingFile.open(path, name, { readOnly: true });
   }
 
   /** True until `close()`. */
@@ -210,6 +230,7 @@ export class RingFile {
 
   /** Takes an exclusive lock on one byte (0 = writer, 1 + i = reader slot i). False if held elsewhere. */
   tryLock(byte: number): boolean {
+    if (this.readOnly) throw new RingError(`Ring "${this.name}" is open read-only: cannot attach to it`);
     return this.#lock(C.F_OFD_SETLK, C.F_WRLCK, byte) === 0;
   }
 
@@ -249,6 +270,7 @@ export class RingFile {
 
   /** Writes a NUL-padded UTF-8 text field of the header (truncated to fit). */
   setText(off: number, s: string, len = L.DESC_LEN): void {
+    if (this.readOnly) throw new RingError(`Ring "${this.name}" is open read-only: cannot write to it`);
     const bytes = new TextEncoder().encode(s).subarray(0, len - 1);
     this.u8.fill(0, off, off + len);
     this.u8.set(bytes, off);
