@@ -129,7 +129,10 @@ export class Supervisor {
       if (!this.#ensureRing(r, null)) return 1;
     }
     this.#watchRings();
-    this.#applyMetrics();
+    if (!this.#applyMetrics()) {
+      for (const w of this.#watches.values()) w.watch.close();
+      return 1; // at start a metrics endpoint that cannot listen is a runtime failure; at reload, a warning
+    }
     const onStop = () => this.stop();
     const onHup = () => this.reload();
     Deno.addSignalListener("SIGTERM", onStop);
@@ -319,26 +322,31 @@ export class Supervisor {
     }
   }
 
-  /** (Re)starts the metrics endpoint when its address or the rings changed. */
-  #applyMetrics(): void {
+  /** (Re)starts the metrics endpoint when its address or the rings changed; false if it cannot listen. */
+  #applyMetrics(): boolean {
     const spec = this.#opts.metrics ?? this.#cfg.metrics;
     const key = spec === undefined
       ? ""
       : `${spec}|${this.#cfg.rings.map((r) => `${r.name}=${r.path}`).join(",")}`;
-    if (key === this.#metricsKey) return;
+    if (key === this.#metricsKey) return true;
     this.#metricsKey = key;
     const old = this.#metrics;
     this.#metrics = null;
     const start = () => {
-      if (spec === undefined) return;
+      if (spec === undefined) return true;
       try {
         this.#metrics = startMetrics(spec, this.#cfg.rings.map((r) => ({ name: r.name, path: r.path })));
+        return true;
       } catch (e) {
         this.#log(`fluxcap: ${(e as Error).message}`);
+        return false;
       }
     };
-    if (old) old.close().then(start);
-    else start();
+    if (old) {
+      old.close().then(start);
+      return true;
+    }
+    return start();
   }
 
   #add(spec: PipelineSpec): void {
@@ -358,7 +366,7 @@ export class Supervisor {
         stdin: "null",
         stdout: "null",
         stderr: "piped",
-        env: { NO_COLOR: "1", FLUXCAP_SUPERVISOR_PID: String(Deno.pid) },
+        env: { NO_COLOR: "1" },
       }).spawn();
     } catch (e) {
       this.#log(`${p.spec.name}: cannot start: ${(e as Error).message}`);

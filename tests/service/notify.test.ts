@@ -56,7 +56,7 @@ Deno.test({
         `${dir}/fluxcap.yaml`,
         `rings:\n  r: { path: r.ring, size: 1m }\n` +
           `captures:\n  replay: { ring: r, read: trace.pcap, pace: true, loop: 0 }\n` +
-          `outputs:\n  archive: { ring: r, write: out/ }\nstate: state.json\n`,
+          `outputs:\n  archive: { ring: r, write: out/ }\nstate: state.json\nmetrics: 0\n`,
       );
       const run = startRun("fluxcap.yaml", {
         cwd: dir,
@@ -84,6 +84,23 @@ Deno.test({
         await waitLines(run, /fluxcap: reloaded fluxcap\.yaml: 2 unchanged$/);
         assertEquals(pids(`${dir}/state.json`), before, "an unchanged file keeps every process");
         await allRunning(`${dir}/state.json`, ["replay", "archive"]);
+
+        // One metrics endpoint for every ring, labelled with the ring's name.
+        const port = /metrics on [\d.]+:(\d+)/.exec(run.stderr)![1];
+        const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+        assertIncludes(text, 'fluxcap_ring_up{ring="r"} 1');
+        // A ring whose size changed while its pipelines use it: reported, kept, nothing restarted.
+        const cfgText = Deno.readTextFileSync(`${dir}/fluxcap.yaml`);
+        Deno.writeTextFileSync(`${dir}/fluxcap.yaml`, cfgText.replace("size: 1m", "size: 2m"));
+        Deno.kill(run.pid, "SIGHUP");
+        await waitLines(run, /fluxcap: reloaded fluxcap\.yaml: 2 unchanged/, 2);
+        assertEquals(
+          logged(run, /ring r: size 1m kept, not 2m: in use by pid \d+ \(rx /).length,
+          1,
+          run.stderr,
+        );
+        assertEquals(Deno.statSync(`${dir}/r.ring`).size, 1 << 20);
+        assertEquals(pids(`${dir}/state.json`), before);
 
         const res = await run.stop("SIGTERM", 10_000);
         assertEquals(res.code, 0, res.stderr);
