@@ -17,6 +17,11 @@ function log(s: string): void {
 
 /** Runs fluxcap with `argv`; resolves to the exit status. */
 export async function main(argv: string[]): Promise<number> {
+  // The service subcommands (one config file, supervised pipelines) have their own arguments.
+  if (argv[0] === "run" || argv[0] === "check" || argv[0] === "status") {
+    const { runService } = await import("./lib/modes/service.ts");
+    return await runService(argv);
+  }
   const s = parseCommandLine(argv);
   switch (s.mode) {
     case "help":

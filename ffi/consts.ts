@@ -7,7 +7,9 @@
 
 // open(2)
 export const O_RDONLY = 0;
+export const O_WRONLY = 1;
 export const O_RDWR = 2;
+export const O_NOFOLLOW = 0o400000;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_TRUNC = 0o1000;
@@ -51,6 +53,7 @@ export const STATVFS_BLOCKS = 16;
 export const STATVFS_BAVAIL = 32;
 
 // sockets
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const AF_PACKET = 17;

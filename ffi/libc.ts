@@ -52,6 +52,10 @@ const SYMBOLS = {
   __errno_location: { parameters: [], result: "pointer" },
   // char *strerror(int errnum)
   strerror: { parameters: ["i32"], result: "pointer" },
+  // int kill(pid_t pid, int sig)
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // int clock_gettime(clockid_t id, struct timespec *ts)
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   // pid_t getpid(void)
   getpid: { parameters: [], result: "i32" },
   // void *memcpy(void *dst, const void *src, size_t n)
@@ -66,6 +70,12 @@ const SYMBOLS = {
   pread: { parameters: ["i32", "buffer", "u32", "i64"], result: "i64" },
   // int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int fchmod(int fd, mode_t mode)
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  // int fchown(int fd, uid_t owner, gid_t group)
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // ssize_t write(int fd, const void *buf, size_t n)
+  write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 const lib = Deno.dlopen("libc.so.6", SYMBOLS);
@@ -93,12 +103,17 @@ export const {
   if_nametoindex,
   strerror,
   getpid,
+  kill,
+  clock_gettime,
   memcpy,
   getaddrinfo,
   freeaddrinfo,
   getsockname,
   fstat,
   pread,
+  fchmod,
+  fchown,
+  write,
 } = lib.symbols;
 
 const errnoPtr = lib.symbols.__errno_location();

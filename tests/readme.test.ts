@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { parseArgs, parseCommandLine } from "../lib/settings/mod.ts";
 import { parseSize } from "../lib/ring/mod.ts";
+import { parseConfig } from "../lib/service/config.ts";
 
 const readme = Deno.readTextFileSync(new URL("../README.md", import.meta.url));
 
@@ -55,6 +56,13 @@ Deno.test("readme: every fluxcap command parses and validates as written", () =>
   assert(cmds.length >= 35, `found ${cmds.length} commands`);
   const modes = new Set<string>();
   for (const argv of cmds) {
+    if (argv[0] === "run" || argv[0] === "check" || argv[0] === "status") {
+      // The service subcommands: options, then one configuration file (status: or rings).
+      const rest = argv.slice(1).filter((w) => !w.startsWith("-"));
+      assert(rest.length >= 1 && (argv[0] === "status" || rest.length === 1), `fluxcap ${argv.join(" ")}`);
+      modes.add(argv[0]);
+      continue;
+    }
     const a = parseArgs(argv);
     modes.add(a.mode);
     const where = `fluxcap ${argv.join(" ")}`;
@@ -73,7 +81,17 @@ Deno.test("readme: every fluxcap command parses and validates as written", () =>
     }
     if (a.mode === "watch") assert(a.rings.length > 0, where);
   }
-  for (const m of ["create", "rx", "tx", "watch"]) assert(modes.has(m), `README shows mode ${m}`);
+  for (const m of ["create", "rx", "tx", "watch", "run", "check", "status"]) {
+    assert(modes.has(m), `README shows mode ${m}`);
+  }
+});
+
+Deno.test("readme: the configuration file example is valid", () => {
+  const yaml = /```yaml\n(# \/etc\/fluxcap\/fluxcap\.yaml\n[\s\S]*?)```/.exec(readme);
+  assert(yaml !== null, "README shows /etc/fluxcap/fluxcap.yaml");
+  const cfg = parseConfig(yaml[1], { file: "fluxcap.yaml", dir: "/etc/fluxcap" });
+  assert(cfg.pipelines.length >= 5);
+  assertEquals(cfg.metrics, "9100");
 });
 
 /** Where the behaviour of the README's commands is tested. */
@@ -84,5 +102,6 @@ export const COVERED_BY: Record<string, string> = {
   "-tx -w / -rx --read": "tests/pcap/",
   "-io, --json, --once, --metrics": "tests/watch/",
   "demo": "tests/demo.test.ts",
+  "run / check / status, contrib/fluxcap.service": "tests/service/",
   "compile": "tests/compile.test.ts",
 };

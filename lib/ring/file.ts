@@ -140,9 +140,19 @@ export class RingFile {
   dataU32: Uint32Array;
   /** Numeric address of the data area (for iovecs). */
   readonly dataAddr: number;
+  /** True when opened with `readOnly`: the mapping is `PROT_READ`, and a write would crash the process. */
+  readonly readOnly: boolean;
 
-  private constructor(name: string, path: string, g: RingGeometry, fd: number, mapping: Mapping) {
+  private constructor(
+    name: string,
+    path: string,
+    g: RingGeometry,
+    fd: number,
+    mapping: Mapping,
+    readOnly: boolean,
+  ) {
     this.name = name;
+    this.readOnly = readOnly;
     this.path = path;
     this.geometry = g;
     this.fd = fd;
@@ -161,11 +171,15 @@ export class RingFile {
   /**
    * Opens and maps the ring at `path`. Throws {@link RingError} `Cannot open ring "x": <reason>` for a
    * missing, truncated, foreign or corrupt file.
+   *
+   * `readOnly` opens it `O_RDONLY` and maps it `PROT_READ`: enough for watching (`-io`, `--metrics`,
+   * `fluxcap status`), so a user who may only read the file can watch it. Lock queries
+   * (`F_OFD_GETLK`, {@link isLocked}) work on such a descriptor; taking a lock and every write do not.
    */
-  static open(path: string, name = path, opts: { populate?: boolean } = {}): RingFile {
+  static open(path: string, name = path, opts: { populate?: boolean; readOnly?: boolean } = {}): RingFile {
     // One descriptor for everything: the header checked is the header of the file that gets mapped,
     // even if the path is replaced meanwhile (a mapping longer than its file would SIGBUS).
-    const fd = open(cstr(path), C.O_RDWR | C.O_CLOEXEC, 0);
+    const fd = open(cstr(path), (opts.readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
     if (fd < 0) {
       const e = errno();
       const why = e === 2
@@ -192,13 +206,23 @@ export class RingFile {
     // The writer maps with MAP_POPULATE: page faults of a fresh ring are paid once, at attach.
     let m: Mapping;
     try {
-      m = mapShared(fd, g.fileSize, { populate: opts.populate, what: "ring", name });
+      m = mapShared(fd, g.fileSize, {
+        populate: opts.populate,
+        readOnly: opts.readOnly,
+        what: "ring",
+        name,
+      });
     } catch (e) {
       close(fd);
       const why = e instanceof SysError ? errnoText(e.errno) : String(e);
       throw new RingError(`Cannot open ring "${name}": cannot map it: ${why}`);
     }
-    return new RingFile(name, path, g, fd, m);
+    return new RingFile(name, path, g, fd, m, opts.readOnly === true);
+  }
+
+  /** Opens the ring at `path` for reading only (see {@link open}). */
+  static openReadOnly(path: string, name = path): RingFile {
+    return RingFile.open(path, name, { readOnly: true });
   }
 
   /** True until `close()`. */
@@ -213,6 +237,7 @@ export class RingFile {
 
   /** Takes an exclusive lock on one byte (0 = writer, 1 + i = reader slot i). False if held elsewhere. */
   tryLock(byte: number): boolean {
+    if (this.readOnly) throw new RingError(`Ring "${this.name}" is open read-only: cannot attach to it`);
     return this.#lock(C.F_OFD_SETLK, C.F_WRLCK, byte) === 0;
   }
 
@@ -241,6 +266,7 @@ export class RingFile {
 
   /** Writes a NUL-padded UTF-8 text field of the header (truncated to fit). */
   setText(off: number, s: string, len = L.DESC_LEN): void {
+    if (this.readOnly) throw new RingError(`Ring "${this.name}" is open read-only: cannot write to it`);
     const bytes = new TextEncoder().encode(s).subarray(0, len - 1);
     this.u8.fill(0, off, off + len);
     this.u8.set(bytes, off);

@@ -185,7 +185,14 @@ function receiveSettings(a: Args): ReceiveSettings {
   return { mode: "rx", ring, ops, source: sourceSettings(a), ...run };
 }
 
+/** The interface named by `-i`, refused when empty. */
+function iface(a: Args): string | undefined {
+  if (a.iface === "") throw new UsageError('Invalid interface name "": empty (-i needs an interface)');
+  return a.iface;
+}
+
 function sourceSettings(a: Args): SourceSettings {
+  iface(a);
   if (a.encap !== undefined) {
     const spec = parseEncapSpec(a.encap, "rx");
     if (a.vxlanPort !== undefined && spec.kind !== "vxlan") {
@@ -235,6 +242,7 @@ function transmitSettings(a: Args): TransmitSettings {
 }
 
 function sinkSettings(a: Args): SinkSettings {
+  iface(a);
   if (a.encap !== undefined) {
     const spec = parseEncapSpec(a.encap, "tx");
     if (spec.kind === "erspan") throw new UsageError("ERSPAN is received only");

@@ -151,7 +151,8 @@ export interface MetricsServer {
 }
 
 /**
- * Serves `/metrics` for `rings` on `spec` (`[addr:]port`, default address 127.0.0.1). Throws a
+ * Serves `/metrics` for `rings` on `spec` (`[addr:]port`, default address 127.0.0.1). A ring is a path
+ * (labelled with it) or `{ name, path }` (labelled with its name, as `fluxcap run` does). Throws a
  * {@link FluxError} with a one-line message for a bad spec or an address that cannot be bound.
  *
  * @example
@@ -162,9 +163,12 @@ export interface MetricsServer {
  * await m.close();
  * ```
  */
-export function startMetrics(spec: string, rings: string[]): MetricsServer {
+export function startMetrics(
+  spec: string,
+  rings: (string | { name: string; path: string })[],
+): MetricsServer {
   const { hostname, port } = parseListen(spec);
-  const watches = rings.map((r) => new RingWatch(r));
+  const watches = rings.map((r) => typeof r === "string" ? new RingWatch(r) : new RingWatch(r.name, r.path));
   const handler = (req: Request): Response => {
     const url = new URL(req.url);
     if (req.method !== "GET" && req.method !== "HEAD") {

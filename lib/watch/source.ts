@@ -91,7 +91,7 @@ export class RingWatch {
   #open(): void {
     for (let tries = 0;; tries++) {
       const before = identity(this.path);
-      const ring = RingFile.open(this.path, this.name);
+      const ring = RingFile.openReadOnly(this.path, this.name);
       const after = identity(this.path);
       if (same(before, after) || tries >= 3) {
         this.#ring = ring;
