@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     case "help":
       if (s.bare) {
         console.error(USAGE);
-        return 1;
+        return 2;
       }
       console.log(USAGE);
       return 0;

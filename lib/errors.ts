@@ -9,8 +9,12 @@ import { FluxError } from "../ffi/mod.ts";
 
 export { FluxError, isUserError } from "../ffi/mod.ts";
 
-/** A mistake in the command line or a configuration file: printed as one line. */
+/**
+ * A mistake in the command line or a configuration file: printed as one line, exit status 2 (a unit
+ * can use `RestartPreventExitStatus=2`: restarting will not fix it).
+ */
 export class UsageError extends FluxError {
+  override readonly exitCode: number = 2;
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -73,27 +73,30 @@ Deno.test(
 Deno.test(
   "cli -cr: bad sizes, a non-ring file in the way, an unusable directory",
   withDir(async (dir) => {
-    const cases: [string[], string][] = [
+    // configuration errors exit 2 (a unit's RestartPreventExitStatus=2), runtime failures 1
+    const cases: [string[], string, number][] = [
       [
         ["-cr", "-s", "abc", "r"],
         'Invalid ring size "abc": expected a number with an optional k, m, g or t suffix',
+        2,
       ],
-      [["-cr", "-s", "10x", "r"], 'Invalid ring size "10x"'],
-      [["-cr", "-s", "0", "r"], 'Invalid ring size "0": must be greater than 0'],
-      [["-cr", "-s", "-5m", "r"], "Invalid ring size"],
+      [["-cr", "-s", "10x", "r"], 'Invalid ring size "10x"', 2],
+      [["-cr", "-s", "0", "r"], 'Invalid ring size "0": must be greater than 0', 2],
+      [["-cr", "-s", "-5m", "r"], "Invalid ring size", 2],
       [
         ["-cr", "-s", "1k", "r"],
         'Cannot create ring "r": size 1k is too small (minimum 128k, to hold jumbo frames)',
+        1,
       ],
-      [["-cr", "r"], "Creating rings needs a size"],
-      [["-cr", "-s", "1m"], "Creating rings needs at least one ring name"],
-      [["-cr", "-s", "1m", "nodir/r"], 'Cannot create ring "nodir/r": No such file or directory (ENOENT)'],
-      [["-cx", "r"], 'Unknown mode "-cx"'],
-      [["-y"], 'Unknown option "-y"'],
+      [["-cr", "r"], "Creating rings needs a size", 2],
+      [["-cr", "-s", "1m"], "Creating rings needs at least one ring name", 2],
+      [["-cr", "-s", "1m", "nodir/r"], 'Cannot create ring "nodir/r": No such file or directory (ENOENT)', 1],
+      [["-cx", "r"], 'Unknown mode "-cx"', 2],
+      [["-y"], 'Unknown option "-y"', 2],
     ];
-    for (const [args, text] of cases) {
+    for (const [args, text, code] of cases) {
       const r = await fluxcap(args, { cwd: dir });
-      assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+      assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
       assertIncludes(r.stderr, text);
       assertEquals(r.stderr.trim().split("\n").length, 1, "one line");
     }
@@ -222,7 +225,7 @@ Deno.test(
   }),
 );
 
-Deno.test("cli: -h prints the usage; no arguments prints it to stderr and exits 1", async () => {
+Deno.test("cli: -h prints the usage; no arguments prints it to stderr and exits 2", async () => {
   const h = await fluxcap(["-h"]);
   assertEquals(h.code, 0);
   assertIncludes(h.stdout, "usage: fluxcap -cr|-rx|-tx|-io [options] <ring> ...");
@@ -241,7 +244,7 @@ Deno.test("cli: -h prints the usage; no arguments prints it to stderr and exits 
     assertIncludes(h.stdout, opt);
   }
   const none = await fluxcap([]);
-  assertEquals(none.code, 1);
+  assertEquals(none.code, 2);
   assertIncludes(none.stderr, "usage: fluxcap");
 });
 
@@ -249,23 +252,31 @@ Deno.test(
   "cli: no mode, options that do not apply, bad --seconds, tiny snap lengths, -w onto a ring",
   withDir(async (dir) => {
     assertEquals((await fluxcap(["-cr", "-s", "1m", "a", "b"], { cwd: dir })).code, 0);
-    const cases: [string[], string][] = [
-      [["-s", "100m", "cisco"], "No mode given: use -cr, -rx, -tx or -io"],
-      [["-i", "eth1", "cisco"], "No mode given"],
-      [["-rx", "-i", "eth1", "-w", "x.pcap", "a"], "Option -w does not apply to -rx -i (capture from a NIC)"],
-      [["-rx", "-E", "gretap", "--read", "f.pcap", "a"], "Options -E and --read cannot be combined"],
-      [["-tx", "-E", "gretap:198.18.0.1", "-w", "x.pcap", "a"], "Options -E and -w cannot be combined"],
-      [["-io", "-i", "eth1", "a"], "Option -i does not apply to -io (watch)"],
-      [["-cr", "-V", "100", "-s", "1m", "a"], "Option -V does not apply to -cr (create rings)"],
-      [["-tx", "-i", "eth2", "--read", "f", "a"], "Option --read does not apply to -tx -i (send on a NIC)"],
-      [["-rx", "-i", "eth1", "--seconds", "3000000000", "a"], 'Invalid --seconds "3000000000"'],
-      [["-rx", "-i", "eth1", "--seconds", "0x10", "a"], 'Invalid --seconds "0x10"'],
-      [["-tx", "-i", "eth2", "-s", "13", "a"], 'Invalid snap length "13": at least 14 bytes'],
-      [["-tx", "-w", "b", "a"], 'Cannot write capture file "b": it is a fluxcap ring'],
+    const cases: [string[], string, number][] = [
+      [["-s", "100m", "cisco"], "No mode given: use -cr, -rx, -tx or -io", 2],
+      [["-i", "eth1", "cisco"], "No mode given", 2],
+      [
+        ["-rx", "-i", "eth1", "-w", "x.pcap", "a"],
+        "Option -w does not apply to -rx -i (capture from a NIC)",
+        2,
+      ],
+      [["-rx", "-E", "gretap", "--read", "f.pcap", "a"], "Options -E and --read cannot be combined", 2],
+      [["-tx", "-E", "gretap:198.18.0.1", "-w", "x.pcap", "a"], "Options -E and -w cannot be combined", 2],
+      [["-io", "-i", "eth1", "a"], "Option -i does not apply to -io (watch)", 2],
+      [["-cr", "-V", "100", "-s", "1m", "a"], "Option -V does not apply to -cr (create rings)", 2],
+      [
+        ["-tx", "-i", "eth2", "--read", "f", "a"],
+        "Option --read does not apply to -tx -i (send on a NIC)",
+        2,
+      ],
+      [["-rx", "-i", "eth1", "--seconds", "3000000000", "a"], 'Invalid --seconds "3000000000"', 2],
+      [["-rx", "-i", "eth1", "--seconds", "0x10", "a"], 'Invalid --seconds "0x10"', 2],
+      [["-tx", "-i", "eth2", "-s", "13", "a"], 'Invalid snap length "13": at least 14 bytes', 2],
+      [["-tx", "-w", "b", "a"], 'Cannot write capture file "b": it is a fluxcap ring', 2],
     ];
-    for (const [args, text] of cases) {
+    for (const [args, text, code] of cases) {
       const r = await fluxcap(args, { cwd: dir });
-      assertEquals(r.code, 1, `${args.join(" ")}: ${r.stderr}`);
+      assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
       assertIncludes(r.stderr, text);
       assertEquals(r.stderr.trim().split("\n").length, 1, "one line");
     }

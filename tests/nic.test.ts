@@ -450,26 +450,27 @@ labTest(
   },
 );
 
-labTest("nic: bad input gets one clear line and exit 1", async () => {
+labTest("nic: bad input gets one clear line and exit 1 (runtime) or 2 (configuration)", async () => {
   const t = await topology();
   try {
     const ring = `${t.dir}/r`;
     createRing(ring, { size: 1 << 20 });
-    const cases: [string[], string][] = [
-      [["-rx", "-i", "nosuch0", ring], 'Cannot find interface "nosuch0": No such device (ENODEV)'],
-      [["-tx", "-i", "out1", `${t.dir}/missing`], `Cannot open ring "${t.dir}/missing": no such file`],
-      [["-rx", "-i", "in0", "-V", "5000", ring], 'VLAN id "5000" is out of range 1..4094'],
-      [["-rx", "-i", "in0", "-V", "abc", ring], 'Invalid VLAN id "abc"'],
-      [["-tx", "-i", "out1", "-d", "150", ring], 'Sampling percentage "150" is out of range 0..100'],
-      [["-tx", "-i", "out1", "-s", "big", ring], 'Invalid snap length "big"'],
-      [["-rx", "-i", "in0", "-V", "10", "-Q", ring], "Cannot combine VLAN tagging"],
-      [["-rx", "-tx", "-i", "in0", ring], "Conflicting modes"],
-      [["-rx", "-i", "in0", "-f", "host 1.2.3.4", ring], "host 1.2.3.4"],
-      [["-rx", "-i", "in0", "-Z", "100", ring], 'Invalid frame size "-Z 100"'],
+    // runtime failures exit 1, configuration errors 2
+    const cases: [string[], string, number][] = [
+      [["-rx", "-i", "nosuch0", ring], 'Cannot find interface "nosuch0": No such device (ENODEV)', 1],
+      [["-tx", "-i", "out1", `${t.dir}/missing`], `Cannot open ring "${t.dir}/missing": no such file`, 1],
+      [["-rx", "-i", "in0", "-V", "5000", ring], 'VLAN id "5000" is out of range 1..4094', 2],
+      [["-rx", "-i", "in0", "-V", "abc", ring], 'Invalid VLAN id "abc"', 2],
+      [["-tx", "-i", "out1", "-d", "150", ring], 'Sampling percentage "150" is out of range 0..100', 2],
+      [["-tx", "-i", "out1", "-s", "big", ring], 'Invalid snap length "big"', 2],
+      [["-rx", "-i", "in0", "-V", "10", "-Q", ring], "Cannot combine VLAN tagging", 2],
+      [["-rx", "-tx", "-i", "in0", ring], "Conflicting modes", 2],
+      [["-rx", "-i", "in0", "-f", "host 1.2.3.4", ring], "host 1.2.3.4", 2],
+      [["-rx", "-i", "in0", "-Z", "100", ring], 'Invalid frame size "-Z 100"', 2],
     ];
-    for (const [args, text] of cases) {
+    for (const [args, text, code] of cases) {
       const res = await t.lab.run(t.fx, [...fluxcapCommand(), ...args]);
-      assertEquals(res.code, 1, `${args.join(" ")} exits 1`);
+      assertEquals(res.code, code, `${args.join(" ")} exits ${code}`);
       assertIncludes(res.stderr, text);
       assertEquals(res.stderr.trim().split("\n").length, 1, `one line for ${args.join(" ")}: ${res.stderr}`);
       assert(!res.stderr.includes("    at "), "no stack trace");

@@ -9,6 +9,7 @@
 import { UsageError } from "../errors.ts";
 import { type OpsConfig, parseVlanFilter, validateOps } from "../ops/mod.ts";
 import { parseSize } from "../ring/mod.ts";
+import { parseListen } from "../watch/metrics.ts";
 import { type Args, parseArgs } from "./args.ts";
 import { parseEncapSpec, parseKey, parsePort, type TunnelKind, VXLAN_PORT } from "./encap.ts";
 
@@ -154,6 +155,7 @@ function seconds(a: Args): number | undefined {
 }
 
 function runSettings(a: Args): RunSettings {
+  if (a.metrics !== undefined) parseListen(a.metrics);
   return { verbose: a.verbose, seconds: seconds(a), metrics: a.metrics };
 }
 

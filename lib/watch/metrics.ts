@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { FluxError } from "../errors.ts";
+import { FluxError, UsageError } from "../errors.ts";
 import { DROP_REASONS } from "../ring/layout.ts";
 import type { RingSnapshot } from "../ring/stats.ts";
 import { RingWatch } from "./source.ts";
@@ -20,11 +20,11 @@ export interface ListenSpec {
 
 /**
  * Parses `[addr:]port`: `9100` → 127.0.0.1:9100, `0.0.0.0:9100`, `[::1]:9100`, `localhost:9100`.
- * Port 0 asks the kernel for a free port. Throws a {@link FluxError} naming the value.
+ * Port 0 asks the kernel for a free port. Throws a {@link UsageError} naming the value.
  */
 export function parseListen(spec: string): ListenSpec {
   const bad = (why: string) =>
-    new FluxError(`Invalid --metrics "${spec}": ${why} (expected [addr:]port, e.g. 9100 or 0.0.0.0:9100)`);
+    new UsageError(`Invalid --metrics "${spec}": ${why} (expected [addr:]port, e.g. 9100 or 0.0.0.0:9100)`);
   const m = /^(?:\[([0-9a-fA-F:.%\w]+)\]:|([^:\[\]\s]+):)?([0-9]+)$/.exec(spec.trim());
   if (!m) throw bad("not an address and port");
   const port = Number(m[3]);

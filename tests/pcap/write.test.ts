@@ -344,17 +344,17 @@ toolTest(
       const ring = `${dir}/r`;
       createRing(ring, { size: 1 << 20 });
       let r = await spawnFluxcap(["-tx", "-w", `${dir}/x-%a.pcap`, ring]).done;
-      assertEquals(r.code, 1);
+      assertEquals(r.code, 2);
       assertIncludes(r.stderr, `Invalid file name pattern "${dir}/x-%a.pcap": unsupported "%a"`);
       r = await spawnFluxcap(["-tx", "-w", "-", "-G", "5", ring]).done;
-      assertEquals(r.code, 1);
+      assertEquals(r.code, 2);
       assertIncludes(r.stderr, "cannot be used with -w - (stdout)");
       assertEquals(r.stdout.length, 0, "nothing on stdout");
       r = await spawnFluxcap(["-tx", "-w", `${dir}/nodir/x.pcap`, ring]).done;
       assertEquals(r.code, 1);
       assertIncludes(r.stderr, `Cannot create capture file "${dir}/nodir/x.pcap": no such file or directory`);
       r = await spawnFluxcap(["-tx", "-w", `${dir}/x.pcap`, "-C", "0", ring]).done;
-      assertEquals(r.code, 1);
+      assertEquals(r.code, 2);
       assertIncludes(r.stderr, 'Invalid file size (-C) "0"');
     } finally {
       rmrf(dir);

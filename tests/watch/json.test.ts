@@ -113,7 +113,7 @@ Deno.test("watch --json --seconds 2: one line per ring per second, in the order 
   }
 });
 
-Deno.test("watch: a missing or corrupt ring is a one-line error, exit 1", async () => {
+Deno.test("watch: a missing or corrupt ring is a one-line error, exit 1 (a bad option: 2)", async () => {
   const dir = makeRingDir();
   try {
     const missing = await fluxcap(["-io", "--json", "--once", `${dir}/nope`]);
@@ -124,17 +124,17 @@ Deno.test("watch: a missing or corrupt ring is a one-line error, exit 1", async 
     assertEquals(junk.code, 1);
     assertEquals(junk.stderr.trim(), `Cannot open ring "${dir}/junk": not a fluxcap ring (bad magic)`);
     const none = await fluxcap(["-io"]);
-    assertEquals(none.code, 1);
+    assertEquals(none.code, 2);
     assertIncludes(none.stderr, "-io needs at least one ring");
     createRing(`${dir}/r`, { size: 1 << 20 });
     const badSecs = await fluxcap(["-io", "--seconds", "soon", `${dir}/r`]);
-    assertEquals(badSecs.code, 1);
+    assertEquals(badSecs.code, 2);
     assertEquals(
       badSecs.stderr.trim(),
       'Invalid --seconds "soon": expected a number of seconds greater than 0',
     );
     const badMetrics = await fluxcap(["-io", "--metrics", "nine", `${dir}/r`]);
-    assertEquals(badMetrics.code, 1);
+    assertEquals(badMetrics.code, 2);
     assertIncludes(badMetrics.stderr, 'Invalid --metrics "nine"');
     assertEquals(badMetrics.stderr.trim().split("\n").length, 1);
   } finally {
