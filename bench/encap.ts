@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { Lab, labAvailable } from "../tests/lab.ts";
+import { Lab, labAvailable } from "../lib/lab/mod.ts";
 import { fluxcapCommand } from "../tests/helpers.ts";
 import { createRing, RingFile, RingWriter, snapshot } from "../lib/ring/mod.ts";
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { bind, C, errno, if_nametoindex, sendmmsg, setsockopt, socket, syscall } from "../ffi/mod.ts";
-import { makeFrame } from "../lib/lab/lab.ts";
+import { makeFrame } from "../lib/lab/mod.ts";
 
 /** Longest trial accepted. */
 export const MAX_TRIAL_MS = 10_000;

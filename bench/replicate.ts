@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { Lab, type LabProcess } from "../lib/lab/lab.ts";
+import { Lab, type LabProcess } from "../lib/lab/mod.ts";
 import { RingFile, type RingSnapshot, snapshot } from "../lib/ring/mod.ts";
 import type { GenCommand, GenResult } from "./gen.ts";
 

@@ -20,8 +20,7 @@
  */
 import type { Args } from "../args.ts";
 import { FluxError } from "../errors.ts";
-import { Lab, labAvailable, type LabProcess } from "../lab/lab.ts";
-import { mixedTraffic } from "../lab/traffic.ts";
+import { Lab, labAvailable, type LabProcess, mixedTraffic } from "../lab/mod.ts";
 import { FramePipeline } from "../ops/mod.ts";
 import { createRing, RingReader, snapshotOf } from "../ring/mod.ts";
 import { isatty } from "../../ffi/mod.ts";
