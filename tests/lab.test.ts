@@ -6,9 +6,11 @@ import {
   parseTestFrame,
   readPcap,
   readPcapFrames,
+  udpFlowFrame,
   type VlanSpec,
   writePcap,
 } from "./lab.ts";
+import { formatIpv4, isError, parseEthernet, parseIpv4, parseUdp } from "../lib/codec/mod.ts";
 
 const reason = await labAvailable(["ip", "tcpdump", "tcpreplay"]);
 if (reason !== null) console.log(`%cLab tests skipped: ${reason}`, "color: yellow");
@@ -102,6 +104,23 @@ Deno.test("writePcap / readPcap round trip; both magics and byte orders; corrupt
   new DataView(huge.buffer).setUint32(24 + 8, 1 << 30, true);
   throws(huge, /Corrupt pcap record at byte 24: caplen "1073741824" exceeds 262144/);
   assertEquals(readPcap(file.subarray(0, file.length - 1), { partial: true }).records.length, 1);
+});
+
+Deno.test("udpFlowFrame: IPv4/UDP in flow i & 255, as the codec parses it", () => {
+  const f = udpFlowFrame(1514, 0x1234);
+  assertEquals(f.length, 1514);
+  const eth = parseEthernet(f, 0, f.length);
+  assert(!isError(eth));
+  assertEquals(eth.etherType, 0x0800);
+  const ip = parseIpv4(f, eth.payloadOffset, f.length - eth.payloadOffset);
+  assert(!isError(ip));
+  assertDeep([ip.checksumValid, ip.id, ip.ttl, ip.protocol, ip.dontFragment], [true, 0x1234, 64, 17, false]);
+  assertDeep([formatIpv4(ip.src), formatIpv4(ip.dst)], ["198.18.10.52", "198.18.11.1"]);
+  const udp = parseUdp(f, ip.payloadOffset, ip.payloadLength);
+  assert(!isError(udp));
+  assertDeep([udp.srcPort, udp.dstPort, udp.payloadLength], [0xc034, 5001, 1514 - 42]);
+  assertEquals(f[42], (0x1234 + 42) & 0xff);
+  assertEquals(hex(udpFlowFrame(64, 7)), hex(udpFlowFrame(64, 7)));
 });
 
 // ---------------------------------------------------------------------------------------------------

@@ -27,4 +27,4 @@ export { Capture } from "./capture.ts";
 export { sweepStaleNamespaces } from "./sweep.ts";
 export { makeFrame, parseTestFrame, TEST_ETHERTYPE, type VlanSpec } from "./frames.ts";
 export { type PcapRecord, readPcap, readPcapFrames, writePcap } from "./pcap.ts";
-export { mixedTraffic, Rng } from "./traffic.ts";
+export { mixedTraffic, Rng, udpFlowFrame } from "./traffic.ts";
