@@ -167,3 +167,16 @@ export function ptrAdd(p: Deno.PointerObject, off: number): Deno.PointerObject {
 export function ptrNum(p: Deno.PointerValue): number {
   return Number(Deno.UnsafePointer.value(p));
 }
+
+/**
+ * Numeric address of a typed array's first byte, for iovecs and other structs that hold pointers. Keep
+ * a reference to the array while the address is in use: the address is only valid while it lives.
+ */
+export function addrOf(buf: ArrayBufferView): number {
+  return Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+}
+
+/** Pointer to a typed array's first byte, for `pointer` parameters (a futex word, say). */
+export function ptrOf(buf: ArrayBufferView): Deno.PointerValue {
+  return Deno.UnsafePointer.of(buf);
+}

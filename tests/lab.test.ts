@@ -1,5 +1,6 @@
 import { deepStrictEqual as assertDeep, ok as assert, strictEqual as assertEquals } from "node:assert/strict";
 import {
+  FrameGenerator,
   Lab,
   labAvailable,
   makeFrame,
@@ -282,5 +283,46 @@ Deno.test({
     }
     const again = lab.ns("c");
     await again.then(() => assert(false), (e) => assert(/is closed/.test(e.message)));
+  },
+});
+
+Deno.test("FrameGenerator refuses to open a socket outside a lab namespace", () => {
+  let msg = "";
+  try {
+    new FrameGenerator("lo");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assertEquals(msg, `Cannot send on "lo": the generator runs only inside a lab network namespace`);
+});
+
+Deno.test({
+  name: "lab: FrameGenerator sends loaded frames cyclically, paced, in order and byte-exact",
+  ignore: reason !== null,
+  fn: async () => {
+    await using lab = await Lab.create("gen");
+    const a = await lab.ns("a");
+    const b = await lab.ns("b");
+    await lab.veth({ ns: a, name: "va" }, { ns: b, name: "vb" });
+    const loaded = Array.from({ length: 50 }, (_, i) => makeFrame({ len: 60 + ((i * 97) % 1455), seq: i }));
+    const count = 120;
+    const cap = await lab.tcpdump(b, "vb", { direction: "in", filter: "ether proto 0x88b5" });
+    const mod = new URL("../lib/lab/mod.ts", import.meta.url).href;
+    const script = `
+      import { FrameGenerator, makeFrame } from "${mod}";
+      using gen = new FrameGenerator("va");
+      gen.load(Array.from({ length: 50 }, (_, i) => makeFrame({ len: 60 + ((i * 97) % 1455), seq: i })));
+      console.log(JSON.stringify(gen.run({ pps: 1000, ms: 20_000, count: ${count}, retryRefused: true })));
+    `;
+    const res = await lab.run(a, [Deno.execPath(), "eval", script], { timeoutMs: 60_000 });
+    assertEquals(res.code, 0, res.stderr);
+    const r = JSON.parse(res.stdout);
+    assertDeep([r.sent, r.refused, r.errors], [count, 0, 0]);
+    // frame k leaves no earlier than (k + 1) ms after the start at 1000 frames a second
+    assert(r.ms >= count, `${count} frames at 1000/s took ${r.ms} ms by the generator's clock`);
+    await cap.waitForFrames(count);
+    const got = await cap.stop();
+    assertEquals(got.length, count, cap.process.stderr);
+    for (let i = 0; i < count; i++) assertEquals(hex(got[i]), hex(loaded[i % 50]), `frame ${i}`);
   },
 });

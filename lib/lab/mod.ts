@@ -2,8 +2,9 @@
  * The network-namespace lab for the demo, the tests and the benchmarks: private namespaces joined by
  * veth pairs ({@linkcode Lab}), processes inside them ({@linkcode LabProcess}), `tcpdump` captures
  * ({@linkcode Capture}), test frames ({@linkcode makeFrame}, {@linkcode parseTestFrame}), mixed traffic
- * ({@linkcode mixedTraffic}), pcap files for injection and assertions (over `lib/codec/pcap.ts`), and the
- * sweep of namespaces left behind by dead runs. Import the lab from here only.
+ * ({@linkcode mixedTraffic}), a paced `sendmmsg` generator ({@linkcode FrameGenerator}), pcap files for
+ * injection and assertions (over `lib/codec/pcap.ts`), and the sweep of namespaces left behind by dead
+ * runs. Import the lab from here only.
  *
  * @example
  * ```ts ignore
@@ -28,3 +29,11 @@ export { sweepStaleNamespaces } from "./sweep.ts";
 export { makeFrame, parseTestFrame, TEST_ETHERTYPE, type VlanSpec } from "./frames.ts";
 export { type PcapRecord, readPcap, readPcapFrames, writePcap } from "./pcap.ts";
 export { mixedTraffic, Rng, udpFlowFrame } from "./traffic.ts";
+export {
+  FrameGenerator,
+  type GeneratorResult,
+  type GeneratorRun,
+  MAX_FRAMES,
+  MAX_LOADED,
+  MAX_RUN_MS,
+} from "./generator.ts";
