@@ -12,7 +12,9 @@ export interface RunResult {
   code: number;
   /** The signal that ended it, if any. */
   signal: Deno.Signal | null;
+  /** Everything it wrote to stdout. */
   stdout: string;
+  /** Everything it wrote to stderr. */
   stderr: string;
 }
 

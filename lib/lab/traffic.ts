@@ -28,9 +28,11 @@ import {
 /** xorshift32: small, fast, reproducible. */
 export class Rng {
   #s: number;
+  /** A generator for `seed` (0 is replaced by a fixed non-zero seed). */
   constructor(seed: number) {
     this.#s = (seed >>> 0) || 0x9e3779b9;
   }
+  /** The next 32-bit value. */
   next(): number {
     let x = this.#s;
     x ^= x << 13;
