@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { Lab, labAvailable } from "../tests/lab.ts";
+import { Lab, labAvailable, udpFlowFrame } from "../lib/lab/mod.ts";
 import { fluxcapCommand } from "../tests/helpers.ts";
 import { createRing, RingFile, RingWriter, snapshot } from "../lib/ring/mod.ts";
 
@@ -27,31 +27,12 @@ interface Measure {
   dropped: number;
 }
 
-/** An IPv4/UDP frame of `len` bytes (≥ 42) in flow `i & 255` (source address and port). */
-function udpFrame(len: number, i: number): Uint8Array {
-  const f = new Uint8Array(len);
-  f.set([0x02, 0x66, 0x78, 0, 0, 0x02, 0x02, 0x66, 0x78, 0, 0, 0x01, 0x08, 0x00]);
-  const flow = i & 0xff;
-  const ipLen = len - 14;
-  f.set([0x45, 0, ipLen >> 8, ipLen & 0xff, i >> 8 & 0xff, i & 0xff, 0, 0, 64, 17, 0, 0], 14);
-  f.set([198, 18, 10, flow, 198, 18, 11, 1], 26);
-  let sum = 0;
-  for (let k = 14; k < 34; k += 2) sum += (f[k] << 8) | f[k + 1];
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  f[24] = ~sum >> 8 & 0xff;
-  f[25] = ~sum & 0xff;
-  const udpLen = ipLen - 20;
-  f.set([0xc0, flow, 0x13, 0x89, udpLen >> 8, udpLen & 0xff, 0, 0], 34); // checksum 0: none
-  for (let k = 42; k < len; k++) f[k] = (i + k) & 0xff;
-  return f;
-}
-
 function fill(path: string, len: number, count: number): void {
   createRing(path, { size: Math.max(8 << 20, Math.ceil((count * (len + 32)) / (1 << 20) + 4) << 20) });
   const w = RingWriter.open(path, { desc: "bench" });
   try {
     for (let i = 0; i < count; i++) {
-      const f = udpFrame(len, i);
+      const f = udpFlowFrame(len, i);
       w.write(f, 0, f.length);
     }
     w.commit();

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import { benchRing } from "./ring.ts";
-import { benchReplicate } from "./replicate.ts";
+import { benchReplicate } from "./replicate/mod.ts";
 import { benchEncap } from "./encap.ts";
 
 const { values } = parseArgs({

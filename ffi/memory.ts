@@ -103,3 +103,8 @@ export function readPointer(p: Deno.PointerValue, off: number): Deno.PointerValu
   if (p === null) return null;
   return new Deno.UnsafePointerView(p).getPointer(off);
 }
+
+/** Pointer to a typed array's first byte, for `pointer` parameters (a futex word, say). */
+export function pointerOf(buf: ArrayBufferView): Deno.PointerValue {
+  return Deno.UnsafePointer.of(buf);
+}

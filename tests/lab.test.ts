@@ -1,14 +1,17 @@
 import { deepStrictEqual as assertDeep, ok as assert, strictEqual as assertEquals } from "node:assert/strict";
 import {
+  FrameGenerator,
   Lab,
   labAvailable,
   makeFrame,
   parseTestFrame,
   readPcap,
   readPcapFrames,
+  udpFlowFrame,
   type VlanSpec,
   writePcap,
 } from "./lab.ts";
+import { formatIpv4, isError, parseEthernet, parseIpv4, parseUdp } from "../lib/codec/mod.ts";
 
 const reason = await labAvailable(["ip", "tcpdump", "tcpreplay"]);
 if (reason !== null) console.log(`%cLab tests skipped: ${reason}`, "color: yellow");
@@ -91,16 +94,34 @@ Deno.test("writePcap / readPcap round trip; both magics and byte orders; corrupt
     }
     assert(false, "expected a throw");
   };
-  throws(file.subarray(0, 20), /shorter than a header/);
-  throws(file.subarray(0, file.length - 1), /truncated record at offset/);
-  throws(file.subarray(0, 24 + 10), /truncated record header/);
+  // the messages are the pcap codec's (lib/codec/pcap.ts), which the lab reads with
+  throws(file.subarray(0, 20), /^Cannot read pcap: Truncated capture header at byte 0/);
+  throws(file.subarray(0, file.length - 1), /Truncated pcap record at byte 100: 1529 bytes left/);
+  throws(file.subarray(0, 24 + 10), /Truncated pcap record at byte 24: 10 bytes left/);
   const badMagic = file.slice();
   badMagic[0] = 0;
-  throws(badMagic, /bad magic/);
+  throws(badMagic, /Bad capture magic/);
   const huge = file.slice();
   new DataView(huge.buffer).setUint32(24 + 8, 1 << 30, true);
-  throws(huge, /claims/);
+  throws(huge, /Corrupt pcap record at byte 24: caplen "1073741824" exceeds 262144/);
   assertEquals(readPcap(file.subarray(0, file.length - 1), { partial: true }).records.length, 1);
+});
+
+Deno.test("udpFlowFrame: IPv4/UDP in flow i & 255, as the codec parses it", () => {
+  const f = udpFlowFrame(1514, 0x1234);
+  assertEquals(f.length, 1514);
+  const eth = parseEthernet(f, 0, f.length);
+  assert(!isError(eth));
+  assertEquals(eth.etherType, 0x0800);
+  const ip = parseIpv4(f, eth.payloadOffset, f.length - eth.payloadOffset);
+  assert(!isError(ip));
+  assertDeep([ip.checksumValid, ip.id, ip.ttl, ip.protocol, ip.dontFragment], [true, 0x1234, 64, 17, false]);
+  assertDeep([formatIpv4(ip.src), formatIpv4(ip.dst)], ["198.18.10.52", "198.18.11.1"]);
+  const udp = parseUdp(f, ip.payloadOffset, ip.payloadLength);
+  assert(!isError(udp));
+  assertDeep([udp.srcPort, udp.dstPort, udp.payloadLength], [0xc034, 5001, 1514 - 42]);
+  assertEquals(f[42], (0x1234 + 42) & 0xff);
+  assertEquals(hex(udpFlowFrame(64, 7)), hex(udpFlowFrame(64, 7)));
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -262,5 +283,46 @@ Deno.test({
     }
     const again = lab.ns("c");
     await again.then(() => assert(false), (e) => assert(/is closed/.test(e.message)));
+  },
+});
+
+Deno.test("FrameGenerator refuses to open a socket outside a lab namespace", () => {
+  let msg = "";
+  try {
+    new FrameGenerator("lo");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assertEquals(msg, `Cannot send on "lo": the generator runs only inside a lab network namespace`);
+});
+
+Deno.test({
+  name: "lab: FrameGenerator sends loaded frames cyclically, paced, in order and byte-exact",
+  ignore: reason !== null,
+  fn: async () => {
+    await using lab = await Lab.create("gen");
+    const a = await lab.ns("a");
+    const b = await lab.ns("b");
+    await lab.veth({ ns: a, name: "va" }, { ns: b, name: "vb" });
+    const loaded = Array.from({ length: 50 }, (_, i) => makeFrame({ len: 60 + ((i * 97) % 1455), seq: i }));
+    const count = 120;
+    const cap = await lab.tcpdump(b, "vb", { direction: "in", filter: "ether proto 0x88b5" });
+    const mod = new URL("../lib/lab/mod.ts", import.meta.url).href;
+    const script = `
+      import { FrameGenerator, makeFrame } from "${mod}";
+      using gen = new FrameGenerator("va");
+      gen.load(Array.from({ length: 50 }, (_, i) => makeFrame({ len: 60 + ((i * 97) % 1455), seq: i })));
+      console.log(JSON.stringify(gen.run({ pps: 1000, ms: 20_000, count: ${count}, retryRefused: true })));
+    `;
+    const res = await lab.run(a, [Deno.execPath(), "eval", script], { timeoutMs: 60_000 });
+    assertEquals(res.code, 0, res.stderr);
+    const r = JSON.parse(res.stdout);
+    assertDeep([r.sent, r.refused, r.errors], [count, 0, 0]);
+    // frame k leaves no earlier than (k + 1) ms after the start at 1000 frames a second
+    assert(r.ms >= count, `${count} frames at 1000/s took ${r.ms} ms by the generator's clock`);
+    await cap.waitForFrames(count);
+    const got = await cap.stop();
+    assertEquals(got.length, count, cap.process.stderr);
+    for (let i = 0; i < count; i++) assertEquals(hex(got[i]), hex(loaded[i % 50]), `frame ${i}`);
   },
 });

@@ -1,5 +1,5 @@
 /**
- * The network-namespace lab lives in `lib/lab/lab.ts` (the demo and the benchmarks use it too).
+ * The network-namespace lab lives in `lib/lab/` (the demo and the benchmarks use it too).
  * @module
  */
-export * from "../lib/lab/lab.ts";
+export * from "../lib/lab/mod.ts";

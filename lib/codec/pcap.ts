@@ -123,6 +123,15 @@ export class CaptureReader {
     return this.#base + this.#pos;
   }
 
+  /**
+   * Link type of the capture once known: from the classic pcap global header, or the first pcapng
+   * interface. Lets a caller name the link type of a file that holds no packet yet.
+   */
+  get linkType(): number | undefined {
+    if (this.#format === "pcap") return this.#linkType;
+    return this.#ifaces[0]?.linkType;
+  }
+
   /** Appends a chunk. Records returned earlier may point into memory this reuses: use them first. */
   push(chunk: Uint8Array): void {
     const left = this.#buf.length - this.#pos;

@@ -1,18 +1,38 @@
 /**
  * Realistic mixed test traffic for the demo and benchmarks: TCP sessions, DNS over UDP, ICMP echo, ARP
  * and IPv6, some frames 802.1Q-tagged, sizes from 60 to 1514 bytes, with valid IPv4 header, TCP and
- * ICMP checksums. Deterministic for a seed. Addresses in 198.18.0.0/15 and 2001:db8::/32, MACs 02:…
+ * ICMP checksums, and IPv4/UDP frames in many flows for the encapsulation benchmark. Headers come from
+ * the codec's emitters. Deterministic for a seed. Addresses in 198.18.0.0/15 and 2001:db8::/32, MACs 02:…
  *
  * @module
  */
-import { checksumAdd, checksumFinish, internetChecksum } from "../codec/checksum.ts";
+import {
+  checksumAdd,
+  checksumFinish,
+  type CodecError,
+  emitEthernet,
+  emitIpv4,
+  emitIpv6,
+  emitUdp,
+  ETHERTYPE_ARP,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  insertVlanTag,
+  internetChecksum,
+  IP_PROTO_ICMP,
+  IP_PROTO_TCP,
+  IP_PROTO_UDP,
+  isError,
+} from "../codec/mod.ts";
 
 /** xorshift32: small, fast, reproducible. */
 export class Rng {
   #s: number;
+  /** A generator for `seed` (0 is replaced by a fixed non-zero seed). */
   constructor(seed: number) {
     this.#s = (seed >>> 0) || 0x9e3779b9;
   }
+  /** The next 32-bit value. */
   next(): number {
     let x = this.#s;
     x ^= x << 13;
@@ -27,29 +47,27 @@ export class Rng {
   }
 }
 
-function mac(buf: Uint8Array, off: number, host: number): void {
-  buf.set([0x02, 0x66, 0x78, 0x10, (host >> 8) & 0xff, host & 0xff], off);
+function mac(host: number): Uint8Array {
+  return new Uint8Array([0x02, 0x66, 0x78, 0x10, (host >> 8) & 0xff, host & 0xff]);
 }
 
-function ipv4(
-  buf: Uint8Array,
-  off: number,
-  proto: number,
-  payload: number,
-  src: number,
-  dst: number,
-  id: number,
-) {
-  const dv = new DataView(buf.buffer, buf.byteOffset);
-  buf[off] = 0x45;
-  dv.setUint16(off + 2, 20 + payload);
-  dv.setUint16(off + 4, id & 0xffff);
-  dv.setUint16(off + 6, 0x4000);
-  buf[off + 8] = 64;
-  buf[off + 9] = proto;
-  dv.setUint32(off + 12, src);
-  dv.setUint32(off + 16, dst);
-  dv.setUint16(off + 10, internetChecksum(buf, off, 20));
+const BROADCAST = new Uint8Array(6).fill(0xff);
+const FLOW_DST_MAC = new Uint8Array([0x02, 0x66, 0x78, 0, 0, 0x02]);
+const FLOW_SRC_MAC = new Uint8Array([0x02, 0x66, 0x78, 0, 0, 0x01]);
+
+/** Writes the Ethernet header of `f` (never fails: the frames are made large enough). */
+function ethernet(f: Uint8Array, dst: Uint8Array, src: Uint8Array, etherType: number): void {
+  must(emitEthernet(f, 0, { dst, src, etherType }));
+}
+
+/** An IPv4 header at 14 (DF set, TTL 64) with its checksum. */
+function ipv4(f: Uint8Array, protocol: number, payloadLength: number, src: number, dst: number, id: number) {
+  must(emitIpv4(f, 14, { src, dst, protocol, payloadLength, id: id & 0xffff, dontFragment: true }));
+}
+
+function must(r: number | CodecError): number {
+  if (isError(r)) throw new Error(`Cannot make traffic: ${r.reason}`);
+  return r;
 }
 
 /** Checksum of an L4 segment over the IPv4 pseudo-header. */
@@ -76,41 +94,32 @@ export function mixedTraffic(count: number, seed: number, tap = 0): Uint8Array[]
     let f: Uint8Array;
     if (kind < 5) { // ARP request
       f = new Uint8Array(60);
-      f.fill(0xff, 0, 6);
-      mac(f, 6, client);
-      f.set([0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1], 12);
-      mac(f, 22, client);
+      ethernet(f, BROADCAST, mac(client), ETHERTYPE_ARP);
+      f.set([0, 1, 0x08, 0, 6, 4, 0, 1], 14);
+      f.set(mac(client), 22);
       new DataView(f.buffer).setUint32(28, A(tap, client));
       new DataView(f.buffer).setUint32(38, A(tap, server));
     } else if (kind < 15) { // IPv6 UDP
       const pay = 8 + 20 + rng.int(400);
       f = new Uint8Array(Math.max(60, 14 + 40 + pay));
-      mac(f, 0, server);
-      mac(f, 6, client);
-      f.set([0x86, 0xdd, 0x60, 0, 0, 0], 12);
-      new DataView(f.buffer).setUint16(18, pay);
-      f[20] = 17;
-      f[21] = 64;
-      f.set([0x20, 0x01, 0x0d, 0xb8, 0, tap], 22);
-      f[37] = client;
-      f.set([0x20, 0x01, 0x0d, 0xb8, 0, tap], 38);
-      f[53] = server;
-      const dv = new DataView(f.buffer);
-      dv.setUint16(54, 40000 + client);
-      dv.setUint16(56, 5353);
-      dv.setUint16(58, pay);
+      ethernet(f, mac(server), mac(client), ETHERTYPE_IPV6);
+      const src = new Uint8Array(16), dst = new Uint8Array(16);
+      src.set([0x20, 0x01, 0x0d, 0xb8, 0, tap]);
+      src[15] = client;
+      dst.set([0x20, 0x01, 0x0d, 0xb8, 0, tap]);
+      dst[15] = server;
+      must(emitIpv6(f, 14, { src, dst, nextHeader: IP_PROTO_UDP, payloadLength: pay }));
+      must(emitUdp(f, 54, { srcPort: 40000 + client, dstPort: 5353, payloadLength: pay - 8 }));
       for (let k = 62; k < 54 + pay; k++) f[k] = (i + k) & 0xff;
       let s = checksumAdd(0, f, 22, 32);
-      s += 17 + pay;
+      s += IP_PROTO_UDP + pay;
       s = checksumAdd(s, f, 54, pay);
-      dv.setUint16(60, checksumFinish(s) || 0xffff);
+      new DataView(f.buffer).setUint16(60, checksumFinish(s) || 0xffff);
     } else if (kind < 25) { // ICMP echo
       const pay = 8 + 56;
       f = new Uint8Array(14 + 20 + pay);
-      mac(f, 0, server);
-      mac(f, 6, client);
-      f.set([0x08, 0x00], 12);
-      ipv4(f, 14, 1, pay, A(tap, client), A(tap, server), i);
+      ethernet(f, mac(server), mac(client), ETHERTYPE_IPV4);
+      ipv4(f, IP_PROTO_ICMP, pay, A(tap, client), A(tap, server), i);
       f[34] = 8;
       new DataView(f.buffer).setUint16(38, client);
       new DataView(f.buffer).setUint16(40, i & 0xffff);
@@ -119,27 +128,21 @@ export function mixedTraffic(count: number, seed: number, tap = 0): Uint8Array[]
     } else if (kind < 45) { // DNS query / response over UDP
       const pay = 8 + 30 + rng.int(200);
       f = new Uint8Array(Math.max(60, 14 + 20 + pay));
-      mac(f, 0, server);
-      mac(f, 6, client);
-      f.set([0x08, 0x00], 12);
-      ipv4(f, 14, 17, pay, A(tap, client), A(tap, 53), i);
+      ethernet(f, mac(server), mac(client), ETHERTYPE_IPV4);
+      ipv4(f, IP_PROTO_UDP, pay, A(tap, client), A(tap, 53), i);
+      must(emitUdp(f, 34, { srcPort: 30000 + client, dstPort: 53, payloadLength: pay - 8 }));
       const dv = new DataView(f.buffer);
-      dv.setUint16(34, 30000 + client);
-      dv.setUint16(36, 53);
-      dv.setUint16(38, pay);
       dv.setUint16(42, i & 0xffff);
       dv.setUint16(44, 0x0100);
       for (let k = 54; k < 34 + pay; k++) f[k] = 0x61 + ((i + k) % 26);
-      dv.setUint16(40, l4sum4(f, 14, 34, pay, 17));
+      dv.setUint16(40, l4sum4(f, 14, 34, pay, IP_PROTO_UDP));
     } else { // TCP: handshakes, bulk data and ACKs
       const bulk = rng.int(100) < 45;
       const data = bulk ? 1460 - rng.int(600) : rng.int(100) < 50 ? 0 : 20 + rng.int(500);
       const pay = 20 + data;
       f = new Uint8Array(Math.max(60, 14 + 20 + pay));
-      mac(f, 0, server);
-      mac(f, 6, client);
-      f.set([0x08, 0x00], 12);
-      ipv4(f, 14, 6, pay, A(tap, client), A(tap, server), i);
+      ethernet(f, mac(server), mac(client), ETHERTYPE_IPV4);
+      ipv4(f, IP_PROTO_TCP, pay, A(tap, client), A(tap, server), i);
       const dv = new DataView(f.buffer);
       dv.setUint16(34, 40000 + client);
       dv.setUint16(36, [443, 80, 22, 8443][client % 4]);
@@ -149,17 +152,40 @@ export function mixedTraffic(count: number, seed: number, tap = 0): Uint8Array[]
       f[47] = data === 0 ? (i % 7 === 0 ? 0x02 : 0x10) : 0x18;
       dv.setUint16(48, 64240);
       for (let k = 54; k < 34 + pay; k++) f[k] = (i * 7 + k) & 0xff;
-      dv.setUint16(50, l4sum4(f, 14, 34, pay, 6));
+      dv.setUint16(50, l4sum4(f, 14, 34, pay, IP_PROTO_TCP));
     }
     if (tagged) {
       const t = new Uint8Array(f.length + 4);
-      t.set(f.subarray(0, 12));
-      const vid = 10 + (client % 5);
-      t.set([0x81, 0x00, vid >> 8, vid & 0xff], 12);
-      t.set(f.subarray(12), 16);
+      t.set(f);
+      must(insertVlanTag(t, 0, f.length, { vid: 10 + (client % 5) }));
       f = t;
     }
     out.push(f);
   }
   return out;
+}
+
+/**
+ * An IPv4/UDP frame of `len` bytes (42..9000) in flow `i & 255` (source address 198.18.10.<flow> and
+ * source port 0xc000 + flow, to 198.18.11.1:5001), IPv4 id `i`, no UDP checksum: tapped traffic in many
+ * flows, as the encapsulation benchmark sends it.
+ */
+export function udpFlowFrame(len: number, i: number): Uint8Array {
+  if (!Number.isInteger(len) || len < 42 || len > 9000) {
+    throw new RangeError(`Frame length "${len}" is out of range 42..9000`);
+  }
+  const f = new Uint8Array(len);
+  const flow = i & 0xff;
+  must(emitEthernet(f, 0, { dst: FLOW_DST_MAC, src: FLOW_SRC_MAC, etherType: ETHERTYPE_IPV4 }));
+  const ipLen = len - 14;
+  must(emitIpv4(f, 14, {
+    src: A(10, flow),
+    dst: A(11, 1),
+    protocol: IP_PROTO_UDP,
+    payloadLength: ipLen - 20,
+    id: i & 0xffff,
+  }));
+  must(emitUdp(f, 34, { srcPort: 0xc000 | flow, dstPort: 5001, payloadLength: ipLen - 28 }));
+  for (let k = 42; k < len; k++) f[k] = (i + k) & 0xff;
+  return f;
 }

@@ -20,11 +20,9 @@
  */
 import type { DemoSettings } from "../settings/mod.ts";
 import { FluxError } from "../errors.ts";
-import { Lab, labAvailable, type LabProcess } from "../lab/lab.ts";
-import { mixedTraffic } from "../lab/traffic.ts";
+import { FrameGenerator, Lab, labAvailable, type LabProcess, mixedTraffic } from "../lab/mod.ts";
 import { FramePipeline } from "../ops/mod.ts";
 import { createRing, RingReader, snapshotOf } from "../ring/mod.ts";
-import { addrOf } from "../../ffi/mod.ts";
 
 /** The command that runs this fluxcap again (compiled binary or `deno run cli.ts`). */
 export function selfCommand(): string[] {
@@ -82,60 +80,21 @@ function readAll(path: string): Uint8Array[] {
 }
 
 /** The hidden generator: `fluxcap demo generate IF COUNT PPS SEED TAP` (run inside the switch namespace). */
-async function generate(args: string[]): Promise<number> {
+function generate(args: string[]): number {
   const [ifname, countText, ppsText, seedText, tapText] = args;
-  const { Outcome, PacketSender } = await import("../sinks/mod.ts");
   const frames = mixedTraffic(Number(countText), Number(seedText), Number(tapText));
-  const arena = new Uint8Array(new ArrayBuffer(frames.reduce((a, f) => a + f.length, 0)));
-  const offs: number[] = [];
-  let o = 0;
-  for (const f of frames) {
-    arena.set(f, o);
-    offs.push(o);
-    o += f.length;
-  }
-  const base = addrOf(arena);
-  const s = new PacketSender({ iface: ifname, maxBatch: 32 });
-  const cut = { headLen: 0, tagLen: 0, tailOff: 0, tailLen: 0 };
-  /** Sends frames [from, to); returns how many went out (in order: a failure ends the count). */
-  const send = (from: number, to: number): number => {
-    for (let k = from; k < to; k++) {
-      cut.headLen = frames[k].length;
-      s.stage(arena, base, offs[k], cut, 0, 0, 0, k);
-    }
-    const n = s.staged;
-    s.flush();
-    let ok = 0;
-    while (ok < n && s.status[ok] === Outcome.sent) ok++;
-    return ok;
-  };
   const pps = Number(ppsText);
-  const t0 = performance.now();
-  let sent = 0;
-  let i = 0;
-  while (i < frames.length) {
-    const due = t0 + (i / pps) * 1000;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const end = Math.min(frames.length, i + 32);
-    let done = send(i, end);
-    let tries = 0;
-    while (done < end - i && tries++ < 50) { // the veth queue was full: resend the rest
-      done += send(i + done, end);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    sent += done;
-    i = end;
-  }
-  s.close();
-  void arena;
-  console.log(JSON.stringify({ sent }));
-  return sent === frames.length ? 0 : 1;
+  using gen = new FrameGenerator(ifname);
+  gen.load(frames);
+  const ms = (frames.length / pps) * 1000 + 10_000;
+  const r = gen.run({ pps, ms, count: frames.length, retryRefused: true });
+  console.log(JSON.stringify({ sent: r.sent }));
+  return r.sent === frames.length ? 0 : 1;
 }
 
 /** Runs the demo; resolves to 0 only if every sensor received every frame it should. */
 export async function runDemo(a: DemoSettings, log: (s: string) => void): Promise<number> {
-  if (a.words[0] === "generate") return await generate(a.words.slice(1));
+  if (a.words[0] === "generate") return generate(a.words.slice(1));
   const why = await labAvailable(["ip"]);
   if (why !== null) throw new FluxError(`Cannot run the demo: ${why} (it builds network namespaces)`);
   const seconds = a.seconds ?? 15;

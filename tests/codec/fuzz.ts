@@ -1,7 +1,7 @@
 // Seeded fuzzing helpers for the codec tests: a xorshift PRNG (so failures reproduce) and mutators.
 
 import { AssertionError } from "node:assert/strict";
-import { Rng } from "../../lib/lab/traffic.ts";
+import { Rng } from "../../lib/lab/mod.ts";
 
 /** xorshift32 (the lab's {@link Rng}) with the helpers the fuzzers use. */
 export class XorShift extends Rng {

@@ -253,3 +253,26 @@ Deno.test("pcap: fuzz readers never throw, stay in bounds, and stop after one er
     }
   }, { random: 0, mutations: 10000 });
 });
+
+Deno.test("pcap: linkType is known from the header, before any record", () => {
+  const r = new CaptureReader();
+  equal(r.linkType, undefined);
+  const hdr = new Uint8Array(24);
+  emitPcapHeader(hdr, 0, { linkType: 105 });
+  r.push(hdr.subarray(0, 20));
+  equal(r.next(), undefined);
+  equal(r.linkType, undefined, "not before the whole header");
+  r.push(hdr.subarray(20));
+  equal(r.next(), undefined);
+  equal(r.linkType, 105);
+  equal(r.end(), undefined);
+  // big-endian classic pcap, and pcapng: from its first interface block
+  const be = new CaptureReader();
+  be.push(bePcap.subarray(0, 24));
+  be.next();
+  equal(be.linkType, LINKTYPE_ETHERNET);
+  const ng = new CaptureReader();
+  ng.push(tsPcapng.subarray(0, boundaries(tsPcapng)[1]));
+  equal(ng.next(), undefined);
+  equal(ng.linkType, LINKTYPE_ETHERNET);
+});
