@@ -1,5 +1,6 @@
 /**
- * The compiled per-frame pipeline: filter → sample → VLAN → trim → snaplen, in that order.
+ * The compiled per-frame pipeline: filter → sample → VLAN → snaplen → trim, in that order (fluxcap
+ * 3.2's: `-s 100 -D 4` gives 96-byte frames).
  *
  * Built once from an {@linkcode OpsConfig}; each frame costs one call. `decide` never allocates; the copy
  * in `emit`/`applyRx` creates one short-lived `subarray` view per segment longer than 24 bytes (V8 has
@@ -31,10 +32,10 @@
  *   3.2 did; the caller gets `insertTag = true` and sends `tagBytes` as a separate iovec.
  * - `stripVlan`: remove the outer tag if there is one (an inner QinQ tag becomes the outer tag); works
  *   on both sides (on tx as two iovecs skipping the tag).
- * - `trimTail n`: remove n bytes from the end, but never below the Ethernet header of the output frame
- *   (14 bytes, 18 if it starts with an outer tag); a shorter frame keeps just its header. A frame
- *   already shorter than its header is left as is.
- * - `snaplen n` (n > 0): truncate to n bytes, last, so it may cut into headers or the inserted tag.
+ * - `snaplen n` (n > 0): truncate to n bytes, so it may cut into headers or the inserted tag.
+ * - `trimTail n`: remove n bytes from the end, last (after snaplen, as 3.2 did), but never below the
+ *   Ethernet header of the output frame (14 bytes, 18 if it starts with an outer tag); a shorter frame
+ *   keeps just its header. A frame already shorter than its header is left as is.
  * - A frame shorter than 14 bytes, or with an outer TPID but shorter than 18 bytes, is dropped as
  *   `malformed` when a header operation (filter, `vlan`, strip) is configured; without one it passes
  *   through (trim/snaplen apply). `buf`/`off`/`len` outside the buffer: `malformed`, never a throw.
@@ -339,7 +340,7 @@ export class FramePipeline {
     return this.#finish(MACS_LEN, VLAN_TAG_LEN, MACS_LEN, len - MACS_LEN, floor, VlanAction.none);
   }
 
-  /** Trim, snaplen, and the result fields. */
+  /** Snaplen, trim, and the result fields. */
   #finish(
     head: number,
     tagLen: number,
@@ -348,17 +349,17 @@ export class FramePipeline {
     floor: number,
     action: number,
   ): number {
-    const cur = head + tagLen + tailAvail;
-    let out = cur;
+    let out = head + tagLen + tailAvail;
 
-    // 4. trim
+    // 4. snaplen
+    if (this.#snap > 0 && out > this.#snap) out = this.#snap;
+    // 5. trim
     if (this.#trim > 0) {
+      const cur = out;
       out = cur - this.#trim;
       const min = cur < floor ? cur : floor;
       if (out < min) out = min;
     }
-    // 5. snaplen
-    if (this.#snap > 0 && out > this.#snap) out = this.#snap;
 
     // Distribute the output length over the segments.
     const h = out < head ? out : head;

@@ -195,12 +195,15 @@ export class RingReader {
     const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
     let pos = this.#pos;
     if (headRel <= pos) {
+      // A position beyond the writer's head is impossible (a damaged header sent us there): start again
+      // at the live edge, counting what was skipped as lost.
+      if (headRel < pos) this.#resync();
       this.#batchN = 0;
-      this.#batchEnd = pos;
+      this.#batchEnd = this.#pos;
       this.#batchEndOff = this.#off;
       return 0;
     }
-    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    const tailRel = this.#tailRel(headRel);
     let off = this.#off;
     if (tailRel > pos) { // lapped: jump to the oldest intact record
       pos = tailRel;
@@ -260,7 +263,7 @@ export class RingReader {
    */
   secure(): boolean {
     if (this.#batchN === 0) return true;
-    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    const tailRel = this.#tailRel(Number(Atomics.load(this.#i64, I_HEAD) - this.#base));
     this.#secured = this.#rel[0] >= tailRel;
     return this.#secured;
   }
@@ -321,7 +324,7 @@ export class RingReader {
     this.#batchN = 0;
     this.#secured = false;
     if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
-    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    const tailRel = this.#tailRel(Number(Atomics.load(this.#i64, I_HEAD) - this.#base));
     if (n > 0 && !secured && this.#rel[0] < tailRel) {
       // The writer reclaimed the start of the batch while it was in use. Each record was found through
       // the header of the one before, so nothing after an overwritten header can be trusted either:
@@ -443,18 +446,34 @@ export class RingReader {
    * poll jumps to the tail; otherwise the record chain is damaged: skip to the head and count the
    * frames in between (by sequence number) as lost.
    */
-  #stuck(start: number): void {
+  /**
+   * The tail relative to the reader's base, as long as it is possible (at most the head, at most a ring
+   * behind it); an impossible tail (a damaged header) is not followed: the head a ring back stands in.
+   */
+  #tailRel(headRel: number): number {
     const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
-    if (tailRel > start) return;
+    if (tailRel <= headRel && headRel - tailRel <= this.#ds) return tailRel;
+    this.corrupt++;
+    return headRel - this.#ds;
+  }
+
+  /** Moves to the live edge, counting the frames skipped (by sequence number) as lost. */
+  #resync(): void {
     this.corrupt++;
     const edge = this.#liveEdge();
     const rel = Number(edge.head - this.#base);
     this.#pos = rel;
-    this.#off = rel % this.#ds;
+    this.#off = ((rel % this.#ds) + this.#ds) % this.#ds;
     if (this.#expectSeq >= 0 && edge.frames > this.#expectSeq) this.#lost += edge.frames - this.#expectSeq;
     this.#expectSeq = edge.frames;
     this.#publish();
   }
+
+  #stuck(start: number): void {
+    if (this.#tailRel(Number(Atomics.load(this.#i64, I_HEAD) - this.#base)) > start) return;
+    this.#resync();
+  }
+
 
   #rebase(): void {
     const shift = Math.floor(this.#pos / this.#ds) * this.#ds;

@@ -336,9 +336,9 @@ Deno.test("-D trims the tail but never below the output's Ethernet header", () =
 });
 
 // ---------------------------------------------------------------------------------------------------
-// Combinations and order: filter → sample → vlan → trim → snaplen
+// Combinations and order: filter → sample → vlan → snaplen → trim (fluxcap 3.2's)
 
-Deno.test("order: filter before -V, trim after -V, snaplen last", () => {
+Deno.test("order: filter before -V, snaplen after -V, trim last (-s 100 -D 4 gives 96, as 3.2)", () => {
   // filter sees the original VID 100, then -V 7 replaces it
   assertEquals(
     toHex(rx({ filterVlan: 100, vlan: 7 }, ARP_V100) as Uint8Array),
@@ -348,14 +348,16 @@ Deno.test("order: filter before -V, trim after -V, snaplen last", () => {
   // filtered wins over sampled
   assertEquals(rx({ filterVlan: 7, keepPercent: 0 }, ARP_V100), drop(DropReason.filtered));
   assertEquals(rx({ filterVlan: 100, keepPercent: 0 }, ARP_V100), drop(DropReason.sampled));
-  // insert (+4) then trim 10 then snaplen 50
+  // insert (+4) then snaplen 50 then trim 10
   const f = frameOf(100);
   const out = rx({ vlan: 9, trimTail: 10, snaplen: 50 }, f) as Uint8Array;
-  assertEquals(out.length, 50);
+  assertEquals(out.length, 40);
   assertEquals(toHex(out.subarray(12, 16)), "81000009");
-  assertEquals(toHex(out.subarray(16)), toHex(f.subarray(12, 46)));
+  assertEquals(toHex(out.subarray(16)), toHex(f.subarray(12, 36)));
   const out2 = rx({ vlan: 9, trimTail: 10, snaplen: 500 }, f) as Uint8Array;
   assertEquals(out2.length, 94);
+  assertEquals((rx({ snaplen: 100, trimTail: 4 }, frameOf(1514)) as Uint8Array).length, 96);
+  assertEquals((tx({ snaplen: 100, trimTail: 4 }, frameOf(1514)) as Uint8Array).length, 96);
   // strip then trim
   const out3 = rx({ stripVlan: true, trimTail: 4 }, ARP_V100) as Uint8Array;
   assertEquals(toHex(out3), toHex(ARP.subarray(0, 56)));
@@ -393,7 +395,7 @@ Deno.test("edge lengths 60, 64, 1514, 9000 with every VLAN operation", () => {
     assertEquals(toHex(stripped.subarray(16)), toHex(qinq.subarray(20)));
     assertEquals((rx({ filterVlan: 0x456 }, qinq) as Uint8Array).length, len);
     assertEquals((rx({ filterVlan: 0x123 }, tagged) as Uint8Array).length, len);
-    assertEquals((rx({ trimTail: 4, snaplen: 1514 }, plain) as Uint8Array).length, Math.min(len - 4, 1514));
+    assertEquals((rx({ trimTail: 4, snaplen: 1514 }, plain) as Uint8Array).length, Math.min(len, 1514) - 4);
   }
 });
 
@@ -563,11 +565,10 @@ function reference(cfg: OpsConfig, side: OpsSide, f: Uint8Array): number[] | num
   } else {
     out = a;
   }
-  if (cfg.trimTail) {
-    const hdr = out.length >= 18 && tpidAt(out, 12) ? 18 : 14;
-    out = out.slice(0, Math.max(out.length - cfg.trimTail, Math.min(out.length, hdr)));
-  }
+  // fluxcap 3.2's order: truncate to the snap length, then trim (never into the header)
+  const hdr = out.length >= 18 && tpidAt(out, 12) ? 18 : 14;
   if (cfg.snaplen) out = out.slice(0, cfg.snaplen);
+  if (cfg.trimTail) out = out.slice(0, Math.max(out.length - cfg.trimTail, Math.min(out.length, hdr)));
   return out;
 }
 
