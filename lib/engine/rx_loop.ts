@@ -100,6 +100,8 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
       if (now >= nextStats) {
         kernelStats();
         source.tick(now);
+        writer.reapSleepers();
+        writer.checkSize();
         nextStats = now + STATS_MS;
       }
       const n = source.read(ingest, pause);

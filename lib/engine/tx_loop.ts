@@ -83,6 +83,7 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink): void {
   while (!stopping(ctx)) {
     let now = performance.now();
     if (now >= nextTick) {
+      reader.ring.checkSize();
       sink.tick(now);
       now = performance.now();
       nextTick = now + Math.min(1000, sink.dueIn(now));

@@ -8,7 +8,7 @@ import type { CreateSettings } from "../settings/mod.ts";
 /** Runs the create mode; returns the exit status. */
 export function runCreate(s: CreateSettings, log: (s: string) => void): number {
   for (const name of s.rings) {
-    const r = createRing(name, { size: s.size, keep: s.keep }, name);
+    const r = createRing(name, { size: s.size, keep: s.keep, force: s.force }, name);
     if (s.verbose) {
       log(
         `${r.action} ring "${name}": ${formatSize(r.fileSize)} file, ${formatSize(r.dataSize)} of frames ` +

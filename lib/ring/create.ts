@@ -16,7 +16,8 @@ import {
   posix_fallocate,
   statvfs,
 } from "../../ffi/mod.ts";
-import { describeFsError, RingError, validateHeader } from "./file.ts";
+import { describeFsError, RingError, RingFile, validateHeader } from "./file.ts";
+import { snapshot } from "./stats.ts";
 import * as L from "./layout.ts";
 import { dirname } from "node:path";
 
@@ -55,6 +56,11 @@ export interface CreateOptions {
   size: number;
   /** Keep a valid existing ring untouched (`-k`). */
   keep?: boolean;
+  /**
+   * Recreate a ring even while processes use it (`--force`): they keep the old one, which no longer
+   * has a name, and new processes attach to the new one.
+   */
+  force?: boolean;
 }
 
 /** What {@link createRing} did. */
@@ -144,6 +150,17 @@ export function createRing(path: string, opts: CreateOptions, name = path): Crea
     if (opts.keep) {
       return { path, action: "kept", fileSize: g.fileSize, dataSize: g.dataSize, maxFrame: g.maxFrame };
     }
+    if (!opts.force) {
+      const users = ringUsers(path, name);
+      if (users.length > 0) {
+        throw new RingError(
+          `Cannot recreate ring "${name}": in use by ${
+            users.join(", ")
+          }; stop them first, keep it with -k, ` +
+            `or replace it anyway with --force (they would go on with the old ring, unseen)`,
+        );
+      }
+    }
     existed = true;
   }
 
@@ -194,6 +211,25 @@ export function createRing(path: string, opts: CreateOptions, name = path): Crea
     dataSize: g.dataSize,
     maxFrame: g.maxFrame,
   };
+}
+
+/** The live writer and readers of the ring at `path` (`rx eth1 (pid 123)`), from its locks. */
+export function ringUsers(path: string, name = path): string[] {
+  let ring: RingFile;
+  try {
+    ring = RingFile.openReadOnly(path, name);
+  } catch {
+    return [];
+  }
+  try {
+    const s = snapshot(ring);
+    const who = (desc: string, pid: number) => `${desc || "a process"} (pid ${pid})`;
+    const out = s.writer?.alive ? [who(s.writer.desc, s.writer.pid)] : [];
+    for (const r of s.readers) out.push(who(r.desc, r.pid));
+    return out;
+  } finally {
+    ring.close();
+  }
 }
 
 function readExisting(path: string, size: number): ReturnType<typeof validateHeader> {

@@ -235,6 +235,23 @@ export class RingFile {
     if (this.#mem === null) throw new RingError(`Ring "${this.name}" is closed`);
   }
 
+  /**
+   * Throws when the file has become shorter than the mapping (truncated while in use: touching the
+   * missing part would kill the process with SIGBUS). Processes call it about once a second.
+   */
+  checkSize(): void {
+    if (this.#mem === null) return;
+    const st = new Uint8Array(C.STAT_SIZE);
+    if (fstat(this.fd, st) < 0) return;
+    const size = Number(new DataView(st.buffer).getBigInt64(C.STAT_ST_SIZE, true));
+    if (size < this.geometry.fileSize) {
+      throw new RingError(
+        `Ring "${this.name}" was truncated to ${size} bytes while in use (it had ${this.geometry.fileSize}): ` +
+          `stopping. Never truncate, rewrite or shrink a ring in use; recreate it with fluxcap -cr`,
+      );
+    }
+  }
+
   /** Takes an exclusive lock on one byte (0 = writer, 1 + i = reader slot i). False if held elsewhere. */
   tryLock(byte: number): boolean {
     if (this.readOnly) throw new RingError(`Ring "${this.name}" is open read-only: cannot attach to it`);

@@ -474,7 +474,6 @@ export class RingReader {
     this.#resync();
   }
 
-
   #rebase(): void {
     const shift = Math.floor(this.#pos / this.#ds) * this.#ds;
     this.#base += BigInt(shift);

@@ -116,6 +116,7 @@ export class RingWriter {
       verifyChain(ring);
       // A writer that died inside a commit left the seqlock odd: make it even again.
       if (Atomics.load(ring.i32, L.H_COMMIT_SEQ / 4) & 1) Atomics.add(ring.i32, L.H_COMMIT_SEQ / 4, 1);
+      repairKernelPackets(ring);
       Atomics.store(ring.i32, L.H_WRITER_PID / 4, getpid());
       Atomics.add(ring.u32, L.H_WRITER_GEN / 4, 1);
       ring.setText(L.H_WRITER_DESC, opts.desc ?? "");
@@ -242,6 +243,26 @@ export class RingWriter {
     this.#dropsDirty = true;
   }
 
+  /**
+   * Repairs the sleeper count when readers died asleep (SIGKILL in FUTEX_WAIT): their slots still say
+   * "sleeping" though nobody holds their lock, and the writer would make a futex call at every commit
+   * from then on. Cheap when nobody sleeps; the receive loop calls it a few times a second.
+   */
+  reapSleepers(): void {
+    if (this.#closed || Atomics.load(this.#i32, W_SLEEPERS) === 0) return;
+    const i32 = this.#i32;
+    for (let s = 0; s < L.MAX_READERS; s++) {
+      const at = (L.SLOTS_OFFSET + s * L.SLOT_SIZE + L.S_SLEEPING) / 4;
+      if (Atomics.load(i32, at) !== 1 || this.ring.isLocked(1 + s)) continue;
+      if (Atomics.compareExchange(i32, at, 1, 0) === 1) Atomics.sub(i32, W_SLEEPERS, 1);
+    }
+  }
+
+  /** Throws when the ring file was truncated while in use (see {@linkcode RingFile.checkSize}). */
+  checkSize(): void {
+    this.ring.checkSize();
+  }
+
   /** Adds to the kernel-drop counter (and the kernel's packet count, drops included). */
   addKernelStats(drops: number, packets: number): void {
     if (this.#closed) return;
@@ -320,6 +341,20 @@ export class RingWriter {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/**
+ * The kernel's packet count covers every frame of the ring, its kernel drops and the frames its writers
+ * dropped; a writer killed between writing frames and reporting its kernel counters (they are read ten
+ * times a second) leaves it short, and a new capture socket's counters only add to it. Raise it to that
+ * floor when a writer attaches.
+ */
+function repairKernelPackets(ring: RingFile): void {
+  const i64 = ring.i64;
+  let floor = Atomics.load(i64, I_FRAMES) + Atomics.load(i64, I_KDROPS);
+  for (let r = 0; r < L.DROP_REASONS.length; r++) floor += Atomics.load(i64, I_WDROPS + r);
+  const kp = Atomics.load(i64, I_KPACKETS);
+  if (kp > 0n && kp < floor) Atomics.store(i64, I_KPACKETS, floor);
 }
 
 /**

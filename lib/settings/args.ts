@@ -21,6 +21,8 @@ export interface Args {
   /** -s: ring size with -cr, snap length otherwise */
   size?: string;
   keep: boolean;
+  /** --force: recreate rings even while in use */
+  force: boolean;
   verbose: number;
   vlan?: string;
   stripVlan: boolean;
@@ -82,6 +84,7 @@ const SPECS: Spec[] = [
   v("size", "size", "s"),
   v("snaplen", "size"),
   f("keep", "keep", "k"),
+  f("force", "force"),
   { short: "v", long: "verbose", kind: "verbose" },
   v("vlan", "vlan", "V"),
   f("strip-vlan", "stripVlan", "Q"),
@@ -137,6 +140,7 @@ export function parseArgs(argv: string[]): Args {
     mode: "help",
     rings: [],
     keep: false,
+    force: false,
     verbose: 0,
     stripVlan: false,
     txRing: false,
@@ -265,7 +269,7 @@ function spell(long: string): string {
 const COMMON_OPS = ["vlan", "filter", "sample", "size", "trim", "verbose", "metrics", "seconds"];
 /** Which options each mode (and transmit/receive target) takes. */
 const APPLICABLE: Record<string, string[]> = {
-  "create": ["size", "keep", "verbose"],
+  "create": ["size", "keep", "force", "verbose"],
   "rx nic": [...COMMON_OPS, "interface", "strip-vlan", "frame-size", "blocks", "block-size"],
   "rx tunnel": [...COMMON_OPS, "interface", "strip-vlan", "encap", "key"],
   "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],

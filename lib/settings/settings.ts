@@ -57,6 +57,8 @@ export interface CreateSettings {
   rings: string[];
   size: number;
   keep: boolean;
+  /** Recreate rings even while processes use them. */
+  force: boolean;
   verbose: number;
 }
 
@@ -166,7 +168,7 @@ function createSettings(a: Args): CreateSettings {
   if (a.rings.length === 0) throw new UsageError("Creating rings needs at least one ring name");
   const size = parseSize(a.size, "ring size");
   if (size instanceof Error) throw new UsageError(size.message);
-  return { mode: "create", rings: a.rings, size, keep: a.keep, verbose: a.verbose };
+  return { mode: "create", rings: a.rings, size, keep: a.keep, force: a.force, verbose: a.verbose };
 }
 
 /** Exactly one ring name, or a usage error naming the mode. */
