@@ -6,7 +6,7 @@
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { fromHex, toHex } from "../../lib/codec/bytes.ts";
-import { CodecError, isError } from "../../lib/codec/error.ts";
+import { type CodecError, isError } from "../../lib/codec/error.ts";
 import { CaptureReader, type CaptureRecord, readCapture, setPcapRecordHeader } from "../../lib/codec/pcap.ts";
 import {
   emitPcapngInterface,
