@@ -49,6 +49,16 @@ export interface Args {
   loop?: string;
   rotateSeconds?: string;
   rotateMegabytes?: string;
+  /** --format pcap|pcapng */
+  format?: string;
+  /** -W N: keep at most N rotated files */
+  maxFiles?: string;
+  /** --max-disk SIZE */
+  maxDisk?: string;
+  /** -z CMD: run after each file is complete */
+  postRotate?: string;
+  /** --file-mode MODE (octal) */
+  fileMode?: string;
   vxlanPort?: string;
   fragment: boolean;
   seconds?: string;
@@ -87,6 +97,11 @@ const SPECS: Spec[] = [
   { short: "w", long: "write", arg: true, key: "write" },
   { short: "G", long: "rotate-seconds", arg: true, key: "rotateSeconds" },
   { short: "C", long: "rotate-megabytes", arg: true, key: "rotateMegabytes" },
+  { short: "W", long: "max-files", arg: true, key: "maxFiles" },
+  { short: "z", long: "post-rotate", arg: true, key: "postRotate" },
+  { long: "max-disk", arg: true, key: "maxDisk" },
+  { long: "format", arg: true, key: "format" },
+  { long: "file-mode", arg: true, key: "fileMode" },
   { short: "h", long: "help", arg: false, key: "mode" },
   { long: "from-oldest", arg: false, key: "fromOldest" },
   { long: "json", arg: false, key: "json" },
@@ -250,7 +265,18 @@ const APPLICABLE: Record<string, string[]> = {
   "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],
   "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest"],
   "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest"],
-  "tx file": [...COMMON_OPS, "write", "rotate-seconds", "rotate-megabytes", "from-oldest"],
+  "tx file": [
+    ...COMMON_OPS,
+    "write",
+    "rotate-seconds",
+    "rotate-megabytes",
+    "from-oldest",
+    "format",
+    "max-files",
+    "max-disk",
+    "post-rotate",
+    "file-mode",
+  ],
   "watch": ["json", "once", "metrics", "seconds", "verbose"],
   "demo": ["seconds", "json", "verbose"],
   "help": [],
@@ -342,6 +368,11 @@ encapsulation:
 
 capture files:
     -tx -w <path>    write the ring to pcap (- for stdout; -G <sec>, -C <MB> rotate)
+                     (a name ending in .pcapng, or --format pcapng, writes pcapng)
+    -W <n>           with -G/-C: keep the n newest files, delete older ones
+    --max-disk <size>   with -G/-C: delete the oldest files to stay under size (k/m/g/t)
+    -z <cmd>         run cmd FILE after each file is complete (no shell), e.g. -z gzip
+    --file-mode <mode>  mode of created files (octal, default 0600)
     -rx --read <file> [--pace] [--loop <n>]   replay pcap/pcapng into the ring
 
 other options:

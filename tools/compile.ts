@@ -22,6 +22,8 @@ const args = [
   "--allow-sys",
   "--include",
   `${root}lib/modes/worker.ts`,
+  "--include",
+  `${root}lib/io/postrotate_worker.ts`,
   "--output",
   out,
   `${root}cli.ts`,

@@ -140,7 +140,7 @@ export function run(job: RxPcapJob, ctx: LoopContext): void {
             }
           }
           const caplen = rec.caplen;
-          const wire = Math.max(rec.origLen, caplen);
+          const wire = rec.origLen; // as in the file, even below caplen (as Wireshark shows it)
           const buf = rec.buffer;
           const off = rec.dataOffset;
           if (caplen < ETH_HLEN) {
@@ -173,6 +173,9 @@ export function run(job: RxPcapJob, ctx: LoopContext): void {
           }
           written++;
         }
+        // A classic pcap's link type is known from its header, even with no record (or a split header).
+        const lt = reader.format === "pcap" ? reader.linkType : undefined;
+        if (lt !== undefined && lt !== 1) throw notEthernet(job.file, lt);
         writer.commit();
       }
       if (!src.seekable || records === 0) break; // stdin, or nothing to repeat: one pass

@@ -7,7 +7,15 @@
 import type { Args } from "../args.ts";
 import { UsageError } from "../args.ts";
 import { FluxError } from "../errors.ts";
-import { MEGABYTE, resolveTarget } from "../io/pcapfile.ts";
+import {
+  chooseFormat,
+  MEGABYTE,
+  parseFileMode,
+  type PcapFileOptions,
+  resolveTarget,
+} from "../io/pcapfile.ts";
+import { splitCommand } from "../io/postrotate.ts";
+import { parseSize } from "../ring/mod.ts";
 import type { OpsConfig } from "../ops/mod.ts";
 import { MAGIC } from "../ring/layout.ts";
 import { checkRing, verboseTicker } from "./common.ts";
@@ -57,11 +65,41 @@ export async function runPcapTransmit(
     throw new UsageError("-G and -C rotate files: they cannot be used with -w - (stdout)");
   }
   let target;
+  const output: PcapFileOptions = {};
   try {
-    target = resolveTarget(path, ring);
+    output.format = chooseFormat(path, a.format);
+    target = resolveTarget(path, ring, output.format);
+    if (a.postRotate !== undefined) output.postRotate = splitCommand(a.postRotate);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  if (a.maxFiles !== undefined) output.maxFiles = intOption(a.maxFiles, "file count (-W)", 1, 1_000_000);
+  if (a.maxDisk !== undefined) {
+    const n = parseSize(a.maxDisk, "disk limit (--max-disk)");
+    if (n instanceof Error) throw new UsageError(n.message);
+    output.maxBytes = n;
+  }
+  if ((a.maxFiles !== undefined || a.maxDisk !== undefined) && !rotateSeconds && !rotateBytes) {
+    throw new UsageError("-W and --max-disk keep rotated files: they need -G or -C");
+  }
+  if (output.maxBytes !== undefined && rotateBytes !== undefined && output.maxBytes < 2 * rotateBytes) {
+    throw new UsageError(
+      `Invalid disk limit (--max-disk) "${a.maxDisk}": must hold two -C files (the last one and the one ` +
+        `being written), at least ${2 * rotateBytes} bytes`,
+    );
+  }
+  if (a.fileMode !== undefined) {
+    const m = parseFileMode(a.fileMode);
+    if (typeof m === "string") throw new UsageError(m);
+    output.fileMode = m;
+  }
+  if (path === "-" && (a.postRotate !== undefined || a.fileMode !== undefined)) {
+    throw new UsageError("-z and --file-mode apply to files: they cannot be used with -w - (stdout)");
+  }
+  output.interfaces = [{
+    name: ring.slice(ring.lastIndexOf("/") + 1) || ring,
+    description: `fluxcap ring ${ring}`,
+  }];
   if (a.iface !== undefined) throw new UsageError("-tx takes either -i <eth> or -w <path>, not both");
   if (path !== "-" && isRingFile(path)) {
     throw new UsageError(
@@ -81,6 +119,7 @@ export async function runPcapTransmit(
     fromOldest: a.fromOldest,
     rotateSeconds,
     rotateBytes,
+    output,
     verbose: a.verbose > 0,
   };
   if (a.verbose) {
@@ -89,8 +128,14 @@ export async function runPcapTransmit(
       rotateSeconds !== undefined ? `every ${rotateSeconds} s` : "",
       rotateBytes !== undefined ? `every ${rotateBytes} bytes` : "",
     ].filter((s) => s).join(" or ");
+    const keep = [
+      output.maxFiles !== undefined ? `the ${output.maxFiles} newest files` : "",
+      output.maxBytes !== undefined ? `at most ${output.maxBytes} bytes` : "",
+    ].filter((s) => s).join(" and ");
     log(
-      `fluxcap -tx: writing ring "${ring}" to ${where}${rot ? `, new file ${rot}` : ""}; ` +
+      `fluxcap -tx: writing ring "${ring}" to ${where} as ${output.format}` +
+        `${rot ? `, new file ${rot}` : ""}${keep ? `, keeping ${keep}` : ""}` +
+        `${output.postRotate ? `, then running ${JSON.stringify(output.postRotate.join(" "))}` : ""}; ` +
         `frame operations: ${JSON.stringify(ops)}`,
     );
   }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { OutputClosed, PcapOutput, type PcapTarget } from "../io/pcapfile.ts";
+import { OutputClosed, type PcapFileOptions, PcapOutput, type PcapTarget } from "../io/pcapfile.ts";
 import { FramePipeline, type OpsConfig, VlanAction } from "../ops/mod.ts";
 import { ReaderKind, RingReader } from "../ring/mod.ts";
 import { type LoopContext, stopping } from "./worker.ts";
@@ -23,6 +23,8 @@ export interface TxPcapJob {
   fromOldest: boolean;
   rotateSeconds?: number;
   rotateBytes?: number;
+  /** Format, file mode, retention, -z, interface names (see `PcapFileOptions`). */
+  output?: PcapFileOptions;
   verbose: boolean;
 }
 
@@ -40,6 +42,12 @@ export function run(job: TxPcapJob, ctx: LoopContext): void {
       rotateSeconds: job.rotateSeconds,
       rotateBytes: job.rotateBytes,
       snaplen: job.ops.snaplen,
+      ...job.output,
+      verbose: job.verbose,
+      log: (m) => ctx.post({ type: "warn", message: `fluxcap -tx: ${m}` }),
+      onDelete: job.verbose
+        ? (name) => ctx.post({ type: "warn", message: `fluxcap -tx: deleted "${name}"` })
+        : undefined,
       onFile: job.verbose
         ? (name) => ctx.post({ type: "warn", message: `fluxcap -tx: wrote "${name}"` })
         : undefined,

@@ -235,10 +235,16 @@ test("pcap --read: truncated, corrupt, empty and non-Ethernet files fail clearly
       `Cannot read capture "${f}": bad capture magic "0x74686973" at byte 0 (after 0 frames)`,
     );
     assertEquals(r.code, 1);
+    // A 0-byte file is an empty capture (as Wireshark reads it): nothing to write, exit 0.
+    const n0 = snap(ring).frames;
     await Deno.writeFile(f, new Uint8Array(0));
     r = await replay(["--read", f, ring]);
+    assertEquals([r.code, r.stderr], [0, ""]);
+    assertEquals(snap(ring).frames, n0);
+    await Deno.writeFile(f, new Uint8Array(3));
+    r = await replay(["--read", f, ring]);
     assertEquals(r.code, 1);
-    assertIncludes(r.stderr, `Cannot read capture "${f}": truncated capture header at byte 0`);
+    assertIncludes(r.stderr, `Cannot read capture "${f}": truncated capture header at byte 0: 3 bytes`);
     r = await replay(["--read", `${dir}/missing.pcap`, ring]);
     assertEquals(r.code, 1);
     assertEquals(r.stderr.trim(), `Cannot read capture "${dir}/missing.pcap": no such file or directory`);
