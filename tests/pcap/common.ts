@@ -106,20 +106,23 @@ export interface Running {
   done: Promise<{ code: number; stderr: string; stdout: Uint8Array }>;
 }
 
-/** Starts fluxcap; stdout is collected unless `pipeStdout` (then the caller reads `child.stdout`). */
+/**
+ * Starts fluxcap; stdout is collected unless `pipeStdout` (then the caller reads `child.stdout`). `stdin`
+ * is written and closed; with `pipeStdin` the caller writes `child.stdin` itself.
+ */
 export function spawnFluxcap(
   args: string[],
-  opts: { pipeStdout?: boolean; stdin?: Uint8Array } = {},
+  opts: { pipeStdout?: boolean; stdin?: Uint8Array; pipeStdin?: boolean } = {},
 ): Running {
   const [cmd, ...pre] = fluxcapCommand();
   const child = new Deno.Command(cmd, {
     args: [...pre, ...args],
     stdout: "piped",
     stderr: "piped",
-    stdin: opts.stdin ? "piped" : "null",
+    stdin: opts.stdin || opts.pipeStdin ? "piped" : "null",
     env: { NO_COLOR: "1" },
   }).spawn();
-  if (opts.stdin) {
+  if (opts.stdin && !opts.pipeStdin) {
     const w = child.stdin.getWriter();
     w.write(opts.stdin).then(() => w.close()).catch(() => {});
   }
