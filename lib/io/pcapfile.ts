@@ -631,7 +631,8 @@ export class PcapOutput {
       this.flush();
       this.#finishFile();
     } else if (this.flushDueIn(now) === 0) this.flush();
-    this.#post?.poll();
+    // A file whose -z command just ended may now be deleted (-W / --max-disk skip busy files).
+    if (this.#post !== null && this.#post.poll() > 0) this.#retention?.enforce();
   }
 
   /** Writes every staged record now, opening and rotating files as needed. */
@@ -683,6 +684,7 @@ export class PcapOutput {
         if (this.target.kind === "stdout" && this.#ng) this.#writeOut(this.#trailer());
       } finally {
         this.#post?.close();
+        this.#retention?.enforce(true); // files that were busy with -z until now
       }
     }
   }
@@ -785,7 +787,7 @@ export class PcapOutput {
     this.filesDone++;
     this.#onFile?.(this.#name);
     this.#post?.run(this.#name);
-    this.#retention?.add(this.#name);
+    this.#retention?.add(this.#name, this.#closed);
   }
 
   #writeOut(bytes: Uint8Array): void {

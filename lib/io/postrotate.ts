@@ -5,30 +5,53 @@
  * Why a helper Worker: the file writer's loop runs synchronously in its own Worker and sleeps with
  * `Atomics.wait`, so its event loop does not turn while it runs. A child spawned there would stay a
  * zombie, and its exit would go unseen, until the loop ended. The commands are therefore spawned and
- * awaited by a small Worker of their own (`postrotate_worker.ts`), whose event loop is always free; it
- * reports each exit through a shared-memory mailbox that the writer reads between batches (`poll`, no
- * event loop needed), so exits are logged promptly through the writer's own log.
+ * awaited by a small Worker of their own (`postrotate_worker.ts`), whose event loop is always free.
+ * Both directions go through shared memory, so neither side needs the writer's event loop: jobs are put
+ * in slots the helper waits on (`Atomics.waitAsync`), exits come back in a mailbox the writer reads
+ * between batches (`poll`). The helper is started with the output, because a Worker started from a
+ * Worker takes about a second to come up; a job it has not taken by `close` (or when its slots are
+ * full) is spawned by the writer itself, without waiting for its exit.
  *
  * Logged: a command that cannot be started, exits non-zero or is killed (always); a clean exit only when
  * `verbose`. At `close`, commands still running are waited for up to a bound, then left to finish on
- * their own (their exit is then not logged; they are said to be still running).
+ * their own (said to be still running).
  *
  * @module
  */
 
-/** Mailbox slots: exits reported and not yet read. The worker waits while all are full. */
-const SLOTS = 32;
-/** Bytes per slot: state (0 free, 1 full), job id, text length, text. */
-const SLOT_BYTES = 1024;
-const HEADER_WORDS = 3;
-const TEXT_BYTES = SLOT_BYTES - HEADER_WORDS * 4;
+/** Words at the start of the shared area: ready flag (set by the helper), job sequence (for waits). */
+const HEAD_WORDS = 2;
+/** Job slots (writer → helper) and result slots (helper → writer). */
+const SLOTS = 16;
+/** Bytes per slot: state, job id, text length, then the text (UTF-8). */
+const SLOT_BYTES = 4096;
+const SLOT_HEADER = 12;
+const TEXT_BYTES = SLOT_BYTES - SLOT_HEADER;
+/** Slot states. */
+const FREE = 0, FULL = 1, TAKEN = 2;
 
-/** How long `close` waits for running commands by default (ms). */
+/** How long `close` waits for running commands by default (ms): within the host's 0.9 s stop budget. */
 export const CLOSE_WAIT_MS = 500;
 
-/** Message to the helper worker. */
+/** Layout of the shared area, for the helper. */
+export const SHARED = {
+  HEAD_WORDS,
+  SLOTS,
+  SLOT_BYTES,
+  SLOT_HEADER,
+  TEXT_BYTES,
+  FREE,
+  FULL,
+  TAKEN,
+  /** Byte offset of job slot `s`. */
+  job: (s: number) => HEAD_WORDS * 4 + s * SLOT_BYTES,
+  /** Byte offset of result slot `s`. */
+  result: (s: number) => HEAD_WORDS * 4 + (SLOTS + s) * SLOT_BYTES,
+  BYTES: HEAD_WORDS * 4 + 2 * SLOTS * SLOT_BYTES,
+} as const;
+
+/** A job as the helper receives it. */
 export interface PostRotateJob {
-  id: number;
   argv: string[];
   file: string;
   verbose: boolean;
@@ -71,6 +94,9 @@ export function splitCommand(text: string): string[] {
   return out;
 }
 
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
 /**
  * Runs the `-z` command on completed files from a helper Worker (see the module doc).
  *
@@ -87,17 +113,21 @@ export class PostRotate {
   readonly argv: string[];
   #log: (message: string) => void;
   #verbose: boolean;
-  #worker: Worker | null = null;
-  #mail = new Int32Array(new SharedArrayBuffer(SLOTS * SLOT_BYTES));
-  #bytes = new Uint8Array(this.#mail.buffer);
+  #worker: Worker | null;
+  #i32 = new Int32Array(new SharedArrayBuffer(SHARED.BYTES));
+  #u8 = new Uint8Array(this.#i32.buffer);
+  /** Jobs handed to the helper and not reported yet: id → file. */
   #running = new Map<number, string>();
   #next = 1;
   #closed = false;
 
+  /** Starts the helper Worker (it takes about a second to come up: start it with the output). */
   constructor(opts: { argv: string[]; log: (message: string) => void; verbose?: boolean }) {
     this.argv = opts.argv;
     this.#log = opts.log;
     this.#verbose = opts.verbose ?? false;
+    this.#worker = new Worker(new URL("./postrotate_worker.ts", import.meta.url).href, { type: "module" });
+    this.#worker.postMessage({ shared: this.#i32 });
   }
 
   /** Commands started and not yet seen to end. */
@@ -105,46 +135,55 @@ export class PostRotate {
     return this.#running.size;
   }
 
-  /** True while a command runs on `file`. */
+  /** True while a command runs (or waits to run) on `file`. */
   busy(file: string): boolean {
     for (const f of this.#running.values()) if (f === file) return true;
     return false;
   }
 
-  /** Starts `CMD… file` and returns at once. */
+  /** Hands `CMD… file` to the helper and returns at once. */
   run(file: string): void {
     if (this.#closed) return;
-    if (this.#worker === null) {
-      this.#worker = new Worker(new URL("./postrotate_worker.ts", import.meta.url).href, { type: "module" });
-      this.#worker.postMessage({ mail: this.#mail });
+    const job: PostRotateJob = { argv: this.argv, file, verbose: this.#verbose };
+    const text = enc.encode(JSON.stringify(job));
+    for (let s = 0; s < SLOTS && text.length <= TEXT_BYTES; s++) {
+      const o = SHARED.job(s);
+      if (Atomics.load(this.#i32, o / 4) !== FREE) continue;
+      const id = this.#next++;
+      this.#i32[o / 4 + 1] = id;
+      this.#i32[o / 4 + 2] = text.length;
+      this.#u8.set(text, o + SLOT_HEADER);
+      Atomics.store(this.#i32, o / 4, FULL);
+      Atomics.add(this.#i32, 1, 1);
+      Atomics.notify(this.#i32, 1);
+      this.#running.set(id, file);
+      return;
     }
-    const id = this.#next++;
-    this.#running.set(id, file);
-    const job: PostRotateJob = { id, argv: this.argv, file, verbose: this.#verbose };
-    this.#worker.postMessage(job);
+    this.#spawnHere(job, "the -z helper is busy");
   }
 
-  /** Logs the exits reported since the last call. Cheap when there are none. */
-  poll(): void {
-    if (this.#running.size === 0) return;
-    const dec = new TextDecoder();
+  /** Logs the exits reported since the last call; returns how many. Cheap when there are none. */
+  poll(): number {
+    if (this.#running.size === 0) return 0;
+    let ended = 0;
     for (let s = 0; s < SLOTS; s++) {
-      const w = (s * SLOT_BYTES) / 4;
-      if (Atomics.load(this.#mail, w) !== 1) continue;
-      const id = this.#mail[w + 1];
-      const len = Math.min(this.#mail[w + 2], TEXT_BYTES);
-      const start = s * SLOT_BYTES + HEADER_WORDS * 4;
-      const text = dec.decode(this.#bytes.slice(start, start + len));
-      Atomics.store(this.#mail, w, 0);
-      Atomics.notify(this.#mail, w);
+      const o = SHARED.result(s);
+      if (Atomics.load(this.#i32, o / 4) !== FULL) continue;
+      const id = this.#i32[o / 4 + 1];
+      const len = Math.min(this.#i32[o / 4 + 2], TEXT_BYTES);
+      const text = dec.decode(this.#u8.slice(o + SLOT_HEADER, o + SLOT_HEADER + len));
+      Atomics.store(this.#i32, o / 4, FREE);
       this.#running.delete(id);
+      ended++;
       if (text !== "") this.#log(text);
     }
+    return ended;
   }
 
   /**
-   * Waits up to `waitMs` for running commands (logging their exits), says which are still running,
-   * and stops the helper worker (the commands themselves go on). Safe to call twice.
+   * Waits up to `waitMs` for running commands (logging their exits), spawns itself the jobs the helper
+   * has not taken, says which are still running, and stops the helper (the commands themselves go on).
+   * Safe to call twice.
    */
   close(waitMs = CLOSE_WAIT_MS): void {
     if (this.#closed) return;
@@ -152,7 +191,19 @@ export class PostRotate {
     const end = performance.now() + waitMs;
     const nap = new Int32Array(new SharedArrayBuffer(4));
     for (this.poll(); this.#running.size > 0 && performance.now() < end; this.poll()) {
+      if (Atomics.load(this.#i32, 0) === 0) break; // the helper is not up yet: do not wait for it
       Atomics.wait(nap, 0, 0, Math.min(10, Math.max(1, end - performance.now())));
+    }
+    for (let s = 0; s < SLOTS; s++) {
+      const o = SHARED.job(s);
+      if (Atomics.compareExchange(this.#i32, o / 4, FULL, FREE) !== FULL) continue;
+      const id = this.#i32[o / 4 + 1];
+      const len = this.#i32[o / 4 + 2];
+      const job = JSON.parse(
+        dec.decode(this.#u8.slice(o + SLOT_HEADER, o + SLOT_HEADER + len)),
+      ) as PostRotateJob;
+      this.#running.delete(id);
+      this.#spawnHere(job, "fluxcap is stopping");
     }
     for (const file of this.#running.values()) {
       this.#log(`-z command "${this.argv.join(" ")}" still running on "${file}": its exit is not waited for`);
@@ -164,7 +215,28 @@ export class PostRotate {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  /** Spawns a job from this thread; its exit cannot be observed here (see the module doc). */
+  #spawnHere(job: PostRotateJob, why: string): void {
+    const what = `-z command "${job.argv.join(" ")}" on "${job.file}"`;
+    try {
+      new Deno.Command(job.argv[0], {
+        args: [...job.argv.slice(1), job.file],
+        stdin: "null",
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+      this.#log(`${what} started while ${why}: its exit is not waited for`);
+    } catch (e) {
+      this.#log(`${what} could not start: ${spawnReason(e)}`);
+    }
+  }
 }
 
-/** Layout of the mailbox, for the worker. */
-export const MAILBOX = { SLOTS, SLOT_BYTES, HEADER_WORDS, TEXT_BYTES } as const;
+/** The reason a spawn failed, for messages. */
+export function spawnReason(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.replace(/ \(os error \d+\).*$/, "").replace(/^./, (c) => c.toLowerCase());
+}

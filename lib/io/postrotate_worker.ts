@@ -1,38 +1,32 @@
 /**
- * The helper Worker of `postrotate.ts`: spawns each `-z` command, awaits its exit (its event loop is
- * free, so children are reaped at once) and reports it through the shared mailbox.
+ * The helper Worker of `postrotate.ts`: takes jobs from the shared job slots as soon as they are posted
+ * (`Atomics.waitAsync`, so the writer's event loop is never needed), spawns each `-z` command, awaits its
+ * exit (this Worker's event loop is free, so children are reaped at once) and reports it in the shared
+ * result slots.
  *
  * @module
  */
-import { MAILBOX, type PostRotateJob } from "./postrotate.ts";
+import { type PostRotateJob, SHARED, spawnReason } from "./postrotate.ts";
 
-let mail: Int32Array | null = null;
 const enc = new TextEncoder();
+const dec = new TextDecoder();
 
 function describe(job: PostRotateJob, what: string): string {
   return `-z command "${job.argv.join(" ")}" on "${job.file}" ${what}`;
 }
 
-function reason(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file or directory";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.replace(/ \(os error \d+\).*$/, "").replace(/^./, (c) => c.toLowerCase());
-}
-
-async function post(id: number, text: string): Promise<void> {
-  const m = mail!;
-  const bytes = new Uint8Array(m.buffer);
+async function report(i32: Int32Array, id: number, text: string): Promise<void> {
+  const u8 = new Uint8Array(i32.buffer);
   let t = enc.encode(text);
-  if (t.length > MAILBOX.TEXT_BYTES) t = t.subarray(0, MAILBOX.TEXT_BYTES);
+  if (t.length > SHARED.TEXT_BYTES) t = t.subarray(0, SHARED.TEXT_BYTES);
   for (;;) {
-    for (let s = 0; s < MAILBOX.SLOTS; s++) {
-      const w = (s * MAILBOX.SLOT_BYTES) / 4;
-      if (Atomics.load(m, w) !== 0) continue;
-      m[w + 1] = id;
-      m[w + 2] = t.length;
-      bytes.set(t, s * MAILBOX.SLOT_BYTES + MAILBOX.HEADER_WORDS * 4);
-      Atomics.store(m, w, 1);
+    for (let s = 0; s < SHARED.SLOTS; s++) {
+      const o = SHARED.result(s);
+      if (Atomics.load(i32, o / 4) !== SHARED.FREE) continue;
+      i32[o / 4 + 1] = id;
+      i32[o / 4 + 2] = t.length;
+      u8.set(t, o + SHARED.SLOT_HEADER);
+      Atomics.store(i32, o / 4, SHARED.FULL);
       return;
     }
     // Every slot full: the writer has not polled for a while. Wait without blocking other exits.
@@ -40,7 +34,7 @@ async function post(id: number, text: string): Promise<void> {
   }
 }
 
-async function runJob(job: PostRotateJob): Promise<void> {
+async function runJob(i32: Int32Array, id: number, job: PostRotateJob): Promise<void> {
   let text: string;
   try {
     const child = new Deno.Command(job.argv[0], {
@@ -54,16 +48,30 @@ async function runJob(job: PostRotateJob): Promise<void> {
     else if (st.code !== 0) text = describe(job, `exited with status ${st.code}`);
     else text = job.verbose ? describe(job, "exited with status 0") : "";
   } catch (e) {
-    text = describe(job, `could not start: ${reason(e)}`);
+    text = describe(job, `could not start: ${spawnReason(e)}`);
   }
-  await post(job.id, text);
+  await report(i32, id, text);
 }
 
-self.onmessage = (ev: MessageEvent<{ mail: Int32Array } | PostRotateJob>) => {
-  const d = ev.data;
-  if ("mail" in d) {
-    mail = d.mail;
-    return;
+async function serve(i32: Int32Array): Promise<void> {
+  const u8 = new Uint8Array(i32.buffer);
+  Atomics.store(i32, 0, 1); // ready
+  for (let seen = Atomics.load(i32, 1);;) {
+    for (let s = 0; s < SHARED.SLOTS; s++) {
+      const o = SHARED.job(s);
+      if (Atomics.compareExchange(i32, o / 4, SHARED.FULL, SHARED.TAKEN) !== SHARED.FULL) continue;
+      const id = i32[o / 4 + 1];
+      const len = i32[o / 4 + 2];
+      const job = JSON.parse(dec.decode(u8.slice(o + SHARED.SLOT_HEADER, o + SHARED.SLOT_HEADER + len)));
+      Atomics.store(i32, o / 4, SHARED.FREE);
+      runJob(i32, id, job).catch(() => {/* report() cannot fail; a lost report leaves "still running" */});
+    }
+    const w = Atomics.waitAsync(i32, 1, seen);
+    if (w.async) await w.value;
+    seen = Atomics.load(i32, 1);
   }
-  runJob(d).catch(() => {/* post() cannot fail; a lost report only leaves the job "still running" */});
+}
+
+self.onmessage = (ev: MessageEvent<{ shared: Int32Array }>) => {
+  serve(ev.data.shared);
 };

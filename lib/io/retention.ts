@@ -86,16 +86,19 @@ export class Retention {
     return this.#entries.flatMap((e) => formsOf(e.name).map((f) => f.path));
   }
 
-  /** Records a completed file, then deletes the oldest files beyond the limits. */
-  add(name: string): void {
+  /**
+   * Records a completed file, then deletes the oldest files beyond the limits. `last`: no file will be
+   * written after it (the output is closing), so no room is kept for one.
+   */
+  add(name: string, last = false): void {
     if (!this.#entries.some((e) => e.name === name)) this.#entries.push({ name });
-    this.enforce();
+    this.enforce(last);
   }
 
   /** Deletes the oldest files beyond the limits (files gone from disk are forgotten). */
-  enforce(): void {
+  enforce(last = false): void {
     const { maxFiles, maxBytes } = this.#opts;
-    const reserve = this.#opts.reserveBytes ?? 0;
+    const reserve = last ? 0 : this.#opts.reserveBytes ?? 0;
     const live: { e: Entry; forms: OnDisk[]; size: number }[] = [];
     for (const e of this.#entries) {
       const forms = formsOf(e.name);
