@@ -34,3 +34,12 @@ export class InterfaceGone extends FluxError {
     this.name = "InterfaceGone";
   }
 }
+
+/** Short, lower-case text for a Deno file-system error ("no such file or directory"). */
+export function fsErrorText(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.replace(/ \(os error \d+\).*$/, "").replace(/^./, (c) => c.toLowerCase());
+}

@@ -22,6 +22,8 @@ const args = [
   "--allow-sys",
   "--include",
   `${root}lib/modes/worker.ts`,
+  "--include",
+  `${root}lib/sinks/file/postrotate_worker.ts`,
   "--output",
   out,
   `${root}cli.ts`,

@@ -2,7 +2,7 @@
  * Capture files: a streaming reader of classic pcap (microsecond magic 0xa1b2c3d4 and nanosecond magic
  * 0xa1b23c4d, either byte order) and pcapng (SHB in either byte order, IDB with `if_tsresol` and
  * `if_tsoffset`, EPB, SPB and the obsolete packet block; other blocks skipped), plus a classic pcap
- * writer (nanosecond magic, little-endian).
+ * writer (nanosecond magic, little-endian). The pcapng writer is `pcapng.ts`.
  *
  * The reader yields records that point into the bytes it was given; on truncation or corruption it
  * stops with a `CodecError` naming the byte offset, after every good record before it.
@@ -48,7 +48,9 @@ export const PCAPNG_MAX_BLOCK_LENGTH = 16 * 1024 * 1024;
 export interface CaptureRecord {
   /** Link type of the interface (1 for Ethernet). */
   linkType: number;
-  /** Timestamp, whole seconds since the epoch (0 for a pcapng SPB). */
+  /**
+   * Timestamp, whole seconds since the epoch. A pcapng simple packet block has none: see `hasTime`.
+   */
   tsSec: number;
   /** Timestamp, nanoseconds within the second. */
   tsNsec: number;
@@ -67,16 +69,30 @@ export interface CaptureRecord {
   recordOffset: number;
   /** pcapng interface id (0 for classic pcap). */
   interfaceId: number;
+  /**
+   * False for a pcapng simple packet block, which carries no timestamp: its `tsSec`/`tsNsec` are then
+   * those of the previous record of the stream that had one (0 when none did). A replay gives such a
+   * frame its predecessor's time (or the replay's start) and never lets it drive pacing or looping.
+   */
+  hasTime: boolean;
+}
+
+/** An interface of the capture: the classic pcap header, or a pcapng interface description block. */
+export interface CaptureInterface {
+  /** Link type (1 for Ethernet). */
+  linkType: number;
+  /** Snap length the file declares (0: none). */
+  snaplen: number;
 }
 
 /** Capture format detected from the magic number. */
 export type CaptureFormat = "pcap" | "pcapng";
 
-interface Iface {
-  linkType: number;
-  snaplen: number;
-  /** Timestamp units per second when they fit a number exactly, else 0. */
+interface Iface extends CaptureInterface {
+  /** Timestamp units per second when converted with numbers (see `setTimestamp`), else 0. */
   units: number;
+  /** Nanoseconds per unit for a decimal resolution of at most 10^9 (else 0). */
+  nsPerUnit: number;
   unitsBig: bigint;
   tsOffset: number;
 }
@@ -112,6 +128,9 @@ export class CaptureReader {
   #linkType = 0;
   #ifaces: Iface[] = [];
   #error: CodecError | undefined;
+  /** Time of the last record that had one, for simple packet blocks. */
+  #lastSec = 0;
+  #lastNsec = 0;
 
   /** The format, once the magic number has been read. */
   get format(): CaptureFormat | undefined {
@@ -124,12 +143,22 @@ export class CaptureReader {
   }
 
   /**
-   * Link type of the capture once known: from the classic pcap global header, or the first pcapng
-   * interface. Lets a caller name the link type of a file that holds no packet yet.
+   * The link type as soon as a header declares one: a classic pcap's, from its global header (so an
+   * empty file has one); a pcapng's, from interface 0 of the current section. `undefined` before that.
+   * Known once `next` has returned after the header's bytes were pushed, however they were chunked.
    */
   get linkType(): number | undefined {
     if (this.#format === "pcap") return this.#linkType;
     return this.#ifaces[0]?.linkType;
+  }
+
+  /**
+   * The interfaces described so far: classic pcap, the one of its header; pcapng, those of the current
+   * section (a new section header starts a new list), in interface-id order.
+   */
+  get interfaces(): readonly CaptureInterface[] {
+    if (this.#format === "pcap") return [{ linkType: this.#linkType, snaplen: this.#snaplen }];
+    return this.#ifaces.map((i) => ({ linkType: i.linkType, snaplen: i.snaplen }));
   }
 
   /** Appends a chunk. Records returned earlier may point into memory this reuses: use them first. */
@@ -158,6 +187,8 @@ export class CaptureReader {
   end(): CodecError | undefined {
     if (this.#error) return this.#error;
     const left = this.#buf.length - this.#pos;
+    // A 0-byte file is an empty capture (as Wireshark reads it), not a truncated one.
+    if (this.#format === undefined && this.offset === 0 && left === 0) return undefined;
     if (this.#format === undefined) {
       return this.#fail(`Truncated capture header at byte ${this.offset}: ${left} bytes, not pcap or pcapng`);
     }
@@ -239,6 +270,7 @@ export class CaptureReader {
       linkType: this.#linkType,
       tsSec: this.#u32(p) + carry,
       tsNsec: nsec - carry * 1e9,
+      hasTime: true,
       caplen,
       origLen: this.#u32(p + 12),
       dataOffset: p + PCAP_RECORD_HEADER_LENGTH,
@@ -277,8 +309,14 @@ export class CaptureReader {
         if (len < 28) {
           return this.#fail(`Corrupt pcapng section header at byte ${at}: length "${len}" under 28`);
         }
+        // libpcap and Wireshark read versions 1.0 and 1.2 (written by some tools for 1.0 files) only.
         const major = this.#u16(p + 12);
-        if (major !== 1) return this.#fail(`Bad pcapng version "${major}" at byte ${at + 12}: expected 1`);
+        const minor = this.#u16(p + 14);
+        if (major !== 1 || (minor !== 0 && minor !== 2)) {
+          return this.#fail(
+            `Unsupported pcapng version "${major}.${minor}" at byte ${at + 12}: expected 1.0`,
+          );
+        }
         this.#ifaces = [];
       } else if (blockType === PCAPNG_IDB) {
         const err = this.#idb(p, len, at);
@@ -300,6 +338,7 @@ export class CaptureReader {
       linkType: this.#u16(p + 8),
       snaplen: this.#u32(p + 12),
       units: 1e6,
+      nsPerUnit: 1000,
       unitsBig: 1_000_000n,
       tsOffset: 0,
     };
@@ -316,8 +355,14 @@ export class CaptureReader {
       }
       if (code === PCAPNG_OPT_IF_TSRESOL && olen >= 1) {
         const v = this.#buf[o + 4];
-        iface.unitsBig = v & 0x80 ? 1n << BigInt(v & 0x7f) : 10n ** BigInt(v);
-        iface.units = iface.unitsBig <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(iface.unitsBig) : 0;
+        const binary = (v & 0x80) !== 0;
+        const exp = v & 0x7f;
+        iface.unitsBig = binary ? 1n << BigInt(exp) : 10n ** BigInt(exp);
+        // Numbers when every step is exact: 10^k (k <= 9) multiplies up to ns; 2^k (k <= 23) keeps
+        // (fraction * 10^9) under 2^53.
+        const exact = binary ? exp <= 23 : exp <= 9;
+        iface.units = exact ? Number(iface.unitsBig) : 0;
+        iface.nsPerUnit = exact && !binary ? 10 ** (9 - exp) : 0;
       } else if (code === PCAPNG_OPT_IF_TSOFFSET && olen >= 8) {
         const hi = this.#dv.getInt32(o + 4 + (this.#little ? 4 : 0), this.#little);
         const lo = this.#u32(o + 4 + (this.#little ? 0 : 4));
@@ -344,6 +389,7 @@ export class CaptureReader {
       linkType: iface.linkType,
       tsSec: 0,
       tsNsec: 0,
+      hasTime: true,
       caplen,
       origLen: this.#u32(p + 24),
       dataOffset: p + 28,
@@ -352,6 +398,8 @@ export class CaptureReader {
       interfaceId: id,
     };
     setTimestamp(rec, iface, this.#u32(p + 12), this.#u32(p + 16));
+    this.#lastSec = rec.tsSec;
+    this.#lastNsec = rec.tsNsec;
     return rec;
   }
 
@@ -368,8 +416,9 @@ export class CaptureReader {
     if (iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
     return {
       linkType: iface.linkType,
-      tsSec: 0,
-      tsNsec: 0,
+      tsSec: this.#lastSec,
+      tsNsec: this.#lastNsec,
+      hasTime: false,
       caplen,
       origLen,
       dataOffset: p + 12,
@@ -380,20 +429,47 @@ export class CaptureReader {
   }
 }
 
+/**
+ * Converts a 64-bit timestamp `hi:lo` in the interface's units to seconds and nanoseconds (rounded down,
+ * as Wireshark does). For the usual resolutions (10^-k up to ns, 2^-k up to 2^-23), by long division in
+ * base 2^16 on numbers: every intermediate stays below 2^53 (the quotient too, for any time before
+ * the year 2^53 / units), and no BigInt is allocated per record (nanosecond files are the common case).
+ * Other resolutions take the BigInt path.
+ */
 function setTimestamp(rec: CaptureRecord, iface: Iface, hi: number, lo: number): void {
-  if ((iface.units === 1e6 || iface.units === 1e9) && hi < 0x200000) {
-    const t = hi * 4294967296 + lo;
-    const sec = Math.floor(t / iface.units);
-    const frac = t - sec * iface.units;
-    rec.tsSec = sec + iface.tsOffset;
-    rec.tsNsec = iface.units === 1e6 ? frac * 1000 : frac;
+  const u = iface.units;
+  if (u === 0) {
+    const t = (BigInt(hi) << 32n) | BigInt(lo);
+    const sec = t / iface.unitsBig;
+    const frac = t % iface.unitsBig;
+    rec.tsSec = Number(sec) + iface.tsOffset;
+    rec.tsNsec = Number((frac * 1_000_000_000n) / iface.unitsBig);
     return;
   }
-  const t = (BigInt(hi) << 32n) | BigInt(lo);
-  const sec = t / iface.unitsBig;
-  const frac = t % iface.unitsBig;
-  rec.tsSec = Number(sec) + iface.tsOffset;
-  rec.tsNsec = Number((frac * 1_000_000_000n) / iface.unitsBig);
+  // Long division of the four 16-bit digits of hi:lo by u, unrolled (no array per record).
+  let cur = hi >>> 16;
+  let q = Math.floor(cur / u);
+  let r = cur - q * u;
+  cur = r * 65536 + (hi & 0xffff);
+  let d = Math.floor(cur / u);
+  r = cur - d * u;
+  q = q * 65536 + d;
+  cur = r * 65536 + (lo >>> 16);
+  d = Math.floor(cur / u);
+  r = cur - d * u;
+  q = q * 65536 + d;
+  cur = r * 65536 + (lo & 0xffff);
+  d = Math.floor(cur / u);
+  r = cur - d * u;
+  q = q * 65536 + d;
+  rec.tsSec = q + iface.tsOffset;
+  if (iface.nsPerUnit !== 0) rec.tsNsec = r * iface.nsPerUnit;
+  else {
+    const x = r * 1e9; // < 2^53: u <= 2^23
+    let ns = Math.floor(x / u);
+    if (ns * u > x) ns--; // the division may round up across an integer
+    rec.tsNsec = ns;
+  }
 }
 
 /**
@@ -558,4 +634,69 @@ export function emitPcapRecordHeader(buf: Uint8Array, off: number, rec: PcapReco
   writeU32LE(buf, off + 8, rec.caplen);
   writeU32LE(buf, off + 12, origLen);
   return PCAP_RECORD_HEADER_LENGTH;
+}
+
+/**
+ * Writes a little-endian classic pcap record header in place at `off` (nanosecond file), for a writer
+ * that formats records in its own buffer (positional arguments: called once per frame, no object).
+ * Classic pcap holds seconds in 32 bits: returns false when `tsSec` does not fit (0..2^32-1), after
+ * writing its low 32 bits, so the caller can warn once (pcapng holds such times). No bounds check: `dv`
+ * must hold 16 bytes at `off`.
+ *
+ * @example
+ * ```ts
+ * import { setPcapRecordHeader } from "./pcap.ts";
+ * const b = new Uint8Array(16);
+ * const fits = setPcapRecordHeader(new DataView(b.buffer), 0, 60, 60, 1700000000, 5); // true
+ * ```
+ */
+export function setPcapRecordHeader(
+  dv: DataView,
+  off: number,
+  caplen: number,
+  origLen: number,
+  tsSec: number,
+  tsNsec: number,
+): boolean {
+  dv.setUint32(off, tsSec >>> 0, true);
+  dv.setUint32(off + 4, tsNsec >>> 0, true);
+  dv.setUint32(off + 8, caplen >>> 0, true);
+  dv.setUint32(off + 12, origLen >>> 0, true);
+  return tsSec >= 0 && tsSec <= 0xffffffff;
+}
+
+/** Names of common non-Ethernet link types, for the refusal message. */
+const LINK_TYPE_NAMES: Record<number, string> = {
+  0: "BSD loopback",
+  6: "IEEE 802.5 Token Ring",
+  9: "PPP",
+  12: "raw IP",
+  101: "raw IP",
+  104: "Cisco HDLC",
+  105: "IEEE 802.11",
+  108: "OpenBSD loopback",
+  113: "Linux cooked",
+  127: "IEEE 802.11 radiotap",
+  147: "user 0",
+  192: "PPI",
+  195: "IEEE 802.15.4",
+  220: "USB Linux mmapped",
+  228: "raw IPv4",
+  229: "raw IPv6",
+  249: "netlink",
+  276: "Linux cooked v2",
+};
+
+/**
+ * Describes a link type for messages: `113 (Linux cooked)`, or just the number when unknown.
+ *
+ * @example
+ * ```ts
+ * import { describeLinkType } from "./pcap.ts";
+ * console.assert(describeLinkType(113) === "113 (Linux cooked)");
+ * ```
+ */
+export function describeLinkType(linkType: number): string {
+  const name = LINK_TYPE_NAMES[linkType];
+  return name === undefined ? `${linkType}` : `${linkType} (${name})`;
 }

@@ -18,6 +18,8 @@ export interface HostOptions {
 
 /** A loop that does not answer a stop request within this long is ended anyway (ms). */
 const HARD_STOP_MS = 900;
+/** A loop that answered and is closing its output (a capture file's last writes) gets this long (ms). */
+const CLOSING_MS = 5000;
 
 /**
  * Starts the worker for `job` and resolves with the exit status when it ends (after a signal, on an
@@ -31,10 +33,14 @@ export function runWorker(job: Job, opts: HostOptions): Promise<number> {
     let timer: ReturnType<typeof setInterval> | undefined;
     let deadline: ReturnType<typeof setTimeout> | undefined;
     let hardStop: ReturnType<typeof setTimeout> | undefined;
+    let closing = false;
     const onSignal = () => {
       Atomics.store(stop, 0, 1);
       Atomics.notify(stop, 0);
-      hardStop ??= setTimeout(() => end(0), HARD_STOP_MS);
+      hardStop ??= setTimeout(
+        () => closing ? (hardStop = setTimeout(() => end(0), CLOSING_MS)) : end(0),
+        HARD_STOP_MS,
+      );
     };
     const end = (code: number) => {
       if (finished) return;
@@ -64,6 +70,7 @@ export function runWorker(job: Job, opts: HostOptions): Promise<number> {
           arm();
         }
       } else if (m.type === "warn") opts.log(m.message);
+      else if (m.type === "closing") closing = true;
       else if (m.type === "error") {
         opts.log(m.message);
         end(m.exitCode);

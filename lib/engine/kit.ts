@@ -10,6 +10,8 @@ export type LoopMessage =
   | { type: "ready"; info?: string }
   | { type: "error"; message: string; exitCode: number }
   | { type: "warn"; message: string }
+  /** The loop has left its hot loop and is flushing and closing its output. */
+  | { type: "closing" }
   | { type: "done"; summary?: string };
 
 /** Context every loop receives. */

@@ -20,6 +20,8 @@ export class RingIngest implements Ingest {
   readonly #w: RingWriter;
   readonly #pipe: FramePipeline;
   readonly #passthrough: boolean;
+  /** Most bytes a frame can come out as (`-s`): what to reserve for a larger one. */
+  readonly #maxOut: number;
   /** Frames written into the ring. */
   written = 0;
 
@@ -27,6 +29,7 @@ export class RingIngest implements Ingest {
     this.#w = writer;
     this.#pipe = pipe;
     this.#passthrough = pipe.passthrough;
+    this.#maxOut = pipe.config.snaplen ? pipe.config.snaplen : Infinity;
   }
 
   frame(
@@ -38,39 +41,36 @@ export class RingIngest implements Ingest {
     nsec: number,
     tpid: number,
     tci: number,
-  ): void {
+  ): number {
     const w = this.#w;
     if (this.#passthrough && tpid === 0) {
       const at = w.reserve(len);
-      if (at < 0) {
-        w.addDrop(DropReason.oversize);
-        return;
-      }
+      if (at < 0) return this.drop(DropReason.oversize);
       w.data.set(buf.subarray(off, off + len), at);
       w.finish(len, wire, sec, nsec);
       this.written++;
-      return;
+      return -1;
     }
-    const at = w.reserve(len + MAX_GROWTH);
-    if (at < 0) {
-      w.addDrop(DropReason.oversize); // larger than a ring record can hold
-      return;
-    }
+    // room for the frame as it may come out: a tag more, or no more than the snap length
+    const room = len + MAX_GROWTH;
+    const at = w.reserve(room < this.#maxOut ? room : this.#maxOut);
+    if (at < 0) return this.drop(DropReason.oversize); // larger than a ring record can hold
     const pipe = this.#pipe;
     const out = tpid === 0
       ? pipe.applyRx(buf, off, len, w.data, at)
       : pipe.applyRxVlan(buf, off, len, tpid, tci, w.data, at);
     if (out < 0) {
       w.cancel();
-      w.addDrop(-1 - out);
-      return;
+      return this.drop(-1 - out);
     }
     w.finish(out, pipe.wireLen(tpid === 0 ? wire : wire + 4), sec, nsec);
     this.written++;
+    return -1;
   }
 
-  drop(reason: number): void {
+  drop(reason: number): number {
     this.#w.addDrop(reason);
+    return reason;
   }
 
   commit(): void {
@@ -110,6 +110,7 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
       if (n === 0) source.wait(Math.max(1, Math.min(50, Math.ceil(nextStats - now))));
     }
   } finally {
+    ctx.post({ type: "closing" });
     kernelStats();
     writer.commit();
   }

@@ -17,7 +17,15 @@
 import { addressable, errnoName, errnoText } from "../../ffi/mod.ts";
 import { FramePipeline } from "../ops/mod.ts";
 import { DropReason, RingReader } from "../ring/mod.ts";
-import { type FrameCut, openSink, Outcome, OutputClosed, type Sink, Staged } from "../sinks/mod.ts";
+import {
+  type FrameCut,
+  openSink,
+  Outcome,
+  OutputClosed,
+  type Sink,
+  type SinkCounters,
+  Staged,
+} from "../sinks/mod.ts";
 import type { TxJob } from "./jobs.ts";
 import { type LoopContext, nap, stopping, throttle, WARN_EVERY_MS } from "./kit.ts";
 
@@ -40,30 +48,45 @@ class WholeFrame implements FrameCut {
 /** Runs a transmit job until the stop flag is set (or the output closes, as stdout's reader may). */
 export function runTx(job: TxJob, ctx: LoopContext): void {
   const log = (message: string) => ctx.post({ type: "warn", message });
+  let reader: RingReader | null = null;
+  let kernelDrops0 = 0;
+  const counters = (): SinkCounters | undefined =>
+    reader === null ? undefined : {
+      received: reader.framesRead + reader.framesLost,
+      lost: reader.framesLost,
+      dropped: reader.framesDropped,
+      kernelDrops: reader.kernelDrops - kernelDrops0,
+    };
   let sink: Sink;
   try {
-    sink = openSink(job.sink, log);
+    sink = openSink(job.sink, { log, counters });
   } catch (e) {
     if (e instanceof OutputClosed) return; // stdout's reader went away before anything was written
     throw e;
   }
   try {
-    send(job, ctx, sink);
+    reader = RingReader.open(
+      job.ring,
+      { desc: sink.desc, kind: sink.readerKind, fromOldest: job.fromOldest },
+      job.ring,
+    );
+    kernelDrops0 = reader.kernelDrops;
+    send(job, ctx, sink, reader);
   } catch (e) {
     if (!(e instanceof OutputClosed)) throw e;
   } finally {
-    sink.close();
+    ctx.post({ type: "closing" });
+    try {
+      sink.close(); // what it still holds goes out, with the reader's last counters
+    } finally {
+      reader?.close();
+    }
   }
   const last = sink.summary();
   if (last !== null) log(last);
 }
 
-function send(job: TxJob, ctx: LoopContext, sink: Sink): void {
-  using reader = RingReader.open(
-    job.ring,
-    { desc: sink.desc, kind: sink.readerKind, fromOldest: job.fromOldest },
-    job.ring,
-  );
+function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): void {
   ctx.post({ type: "ready" });
   const pipe = new FramePipeline(job.ops, "tx");
   if (job.ops.vlan !== undefined) sink.setTag(pipe.tagBytes);
@@ -128,6 +151,7 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink): void {
     if (!reader.secure()) sink.discard(); // overwritten while staged: counted as lost by release()
     const staged = sink.staged;
     const res = sink.flush();
+    if (sink.dueIn(now) <= 0) nextTick = 0; // e.g. a megabyte of capture file to write: at once
     settle(reader, sink.status, sink.tags, staged, verdict, n, lens, warnOversize);
     if (res.errors > 0) {
       warnError(() =>

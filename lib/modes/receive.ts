@@ -39,7 +39,7 @@ function sourceConfig(s: ReceiveSettings): SourceConfig {
     }
     case "file":
       checkRing(s.ring);
-      return { ...src, verbose: s.verbose > 0 };
+      return { ...src, snaplen: s.ops.snaplen };
   }
 }
 

@@ -8,11 +8,11 @@
 import { formatIp } from "../codec/mod.ts";
 import { runWorker } from "../engine/mod.ts";
 import { UsageError } from "../errors.ts";
-import { resolveTarget } from "../io/pcapfile.ts";
+
 import { ifIndex, resolveHost, routeTo } from "../net/mod.ts";
 import { MAGIC } from "../ring/mod.ts";
 import type { TransmitSettings } from "../settings/mod.ts";
-import { checkRawSocket, type SinkConfig } from "../sinks/mod.ts";
+import { checkRawSocket, resolveTarget, type SinkConfig } from "../sinks/mod.ts";
 import { checkRing, opsText, verboseTicker } from "./common.ts";
 
 /** Runs the transmit mode; resolves to the exit status. */
@@ -53,7 +53,7 @@ function sinkConfig(s: TransmitSettings): { sink: SinkConfig; text: string } {
     case "file": {
       let target;
       try {
-        target = resolveTarget(k.path, s.ring);
+        target = resolveTarget(k.path, s.ring, k.output.format);
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
@@ -63,14 +63,28 @@ function sinkConfig(s: TransmitSettings): { sink: SinkConfig; text: string } {
         );
       }
       checkRing(s.ring);
+      const o = k.output;
       const where = target.kind === "stdout" ? "stdout" : `"${target.template}"`;
       const rot = [
         k.rotateSeconds !== undefined ? `every ${k.rotateSeconds} s` : "",
         k.rotateBytes !== undefined ? `every ${k.rotateBytes} bytes` : "",
       ].filter((x) => x).join(" or ");
+      const keep = [
+        o.maxFiles !== undefined ? `the ${o.maxFiles} newest files` : "",
+        o.maxBytes !== undefined ? `at most ${o.maxBytes} bytes` : "",
+      ].filter((x) => x).join(" and ");
+      const output = {
+        ...o,
+        interfaces: [{
+          name: s.ring.slice(s.ring.lastIndexOf("/") + 1) || s.ring,
+          description: `fluxcap ring ${s.ring}`,
+        }],
+      };
       return {
-        sink: { ...k, target, snaplen: s.ops.snaplen, verbose: s.verbose > 0 },
-        text: `writing ring "${s.ring}" to ${where}${rot ? `, new file ${rot}` : ""}`,
+        sink: { ...k, output, target, snaplen: s.ops.snaplen, verbose: s.verbose > 0 },
+        text: `writing ring "${s.ring}" to ${where} as ${o.format}${rot ? `, new file ${rot}` : ""}` +
+          `${keep ? `, keeping ${keep}` : ""}` +
+          `${o.postRotate ? `, then running ${JSON.stringify(o.postRotate.join(" "))}` : ""}`,
       };
     }
   }

@@ -168,6 +168,18 @@ export class RingReader {
     return this.#lost;
   }
 
+  /** Frames counted under a drop reason so far (all reasons). */
+  get framesDropped(): number {
+    let n = 0;
+    for (let r = 0; r < this.#drops.length; r++) n += this.#drops[r];
+    return n;
+  }
+
+  /** The ring's kernel-drop counter (what the capture side's kernel dropped, since the ring was made). */
+  get kernelDrops(): number {
+    return this.#closed ? 0 : Number(Atomics.load(this.#i64, L.H_KERNEL_DROPS / 8));
+  }
+
   /** Sequence number (frame index in the ring) of record i of the current batch. */
   seq(i: number): number {
     return this.#seq[i];

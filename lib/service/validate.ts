@@ -12,7 +12,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import { resolveTarget } from "../io/pcapfile.ts";
+import { resolveTarget } from "../sinks/mod.ts";
 import { parseCommandLine } from "../settings/mod.ts";
 
 /**

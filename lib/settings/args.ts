@@ -46,6 +46,16 @@ export interface Args {
   loop?: string;
   rotateSeconds?: string;
   rotateMegabytes?: string;
+  /** --format pcap|pcapng */
+  format?: string;
+  /** -W N: keep at most N rotated files */
+  maxFiles?: string;
+  /** --max-disk SIZE */
+  maxDisk?: string;
+  /** -z CMD: run after each file is complete */
+  postRotate?: string;
+  /** --file-mode MODE (octal) */
+  fileMode?: string;
   vxlanPort?: string;
   fragment: boolean;
   seconds?: string;
@@ -101,6 +111,11 @@ const SPECS: Spec[] = [
   v("write", "write", "w"),
   v("rotate-seconds", "rotateSeconds", "G"),
   v("rotate-megabytes", "rotateMegabytes", "C"),
+  v("max-files", "maxFiles", "W"),
+  v("post-rotate", "postRotate", "z"),
+  v("max-disk", "maxDisk"),
+  v("format", "format"),
+  v("file-mode", "fileMode"),
   { short: "h", long: "help", kind: "help" },
   f("from-oldest", "fromOldest"),
   f("json", "json"),
@@ -275,7 +290,18 @@ const APPLICABLE: Record<string, string[]> = {
   "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],
   "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest"],
   "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest"],
-  "tx file": [...COMMON_OPS, "write", "rotate-seconds", "rotate-megabytes", "from-oldest"],
+  "tx file": [
+    ...COMMON_OPS,
+    "write",
+    "rotate-seconds",
+    "rotate-megabytes",
+    "from-oldest",
+    "format",
+    "max-files",
+    "max-disk",
+    "post-rotate",
+    "file-mode",
+  ],
   "watch": ["json", "once", "metrics", "seconds", "verbose"],
   "demo": ["seconds", "json", "verbose"],
   "help": [],

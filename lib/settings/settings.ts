@@ -9,6 +9,7 @@
 import { UsageError } from "../errors.ts";
 import { type OpsConfig, parseVlanFilter, validateOps } from "../ops/mod.ts";
 import { parseSize } from "../ring/mod.ts";
+import { chooseFormat, parseFileMode, type PcapFileOptions, splitCommand } from "../sinks/mod.ts";
 import { parseListen } from "../watch/metrics.ts";
 import { type Args, parseArgs } from "./args.ts";
 import { parseEncapSpec, parseKey, parsePort, type TunnelKind, VXLAN_PORT } from "./encap.ts";
@@ -49,7 +50,14 @@ export type SinkSettings =
     port: number;
     fragment: boolean;
   }
-  | { kind: "file"; path: string; rotateSeconds?: number; rotateBytes?: number };
+  | {
+    kind: "file";
+    path: string;
+    rotateSeconds?: number;
+    rotateBytes?: number;
+    /** Format, retention (-W, --max-disk), -z and --file-mode, validated. */
+    output: PcapFileOptions;
+  };
 
 /** `-cr`. */
 export interface CreateSettings {
@@ -285,7 +293,8 @@ function sinkSettings(a: Args): SinkSettings {
       throw new UsageError("-G and -C rotate files: they cannot be used with -w - (stdout)");
     }
     if (path === "") throw new UsageError('Invalid capture file name "": empty');
-    return { kind: "file", path, rotateSeconds, rotateBytes };
+    const output = fileOptions(a, path, rotateSeconds, rotateBytes);
+    return { kind: "file", path, rotateSeconds, rotateBytes, output };
   }
   if (a.iface === undefined) {
     throw new UsageError("-tx needs an interface (-i <eth>), a tunnel (-E) or -w <file>");
@@ -294,6 +303,41 @@ function sinkSettings(a: Args): SinkSettings {
     ? undefined
     : intOption(a.frameSize, "frame size (-Z)", 64, 1 << 20);
   return { kind: "nic", iface: a.iface, txRing: a.txRing, qdiscBypass: a.qdiscBypass, frameSize };
+}
+
+/** `--format`, `-W`, `--max-disk`, `-z`, `--file-mode` of `-tx -w`, validated. */
+function fileOptions(a: Args, path: string, rotateSeconds?: number, rotateBytes?: number): PcapFileOptions {
+  const output: PcapFileOptions = {};
+  try {
+    output.format = chooseFormat(path, a.format);
+    if (a.postRotate !== undefined) output.postRotate = splitCommand(a.postRotate);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (a.maxFiles !== undefined) output.maxFiles = intOption(a.maxFiles, "file count (-W)", 1, 1_000_000);
+  if (a.maxDisk !== undefined) {
+    const n = parseSize(a.maxDisk, "disk limit (--max-disk)");
+    if (n instanceof Error) throw new UsageError(n.message);
+    output.maxBytes = n;
+  }
+  if ((a.maxFiles !== undefined || a.maxDisk !== undefined) && !rotateSeconds && !rotateBytes) {
+    throw new UsageError("-W and --max-disk keep rotated files: they need -G or -C");
+  }
+  if (output.maxBytes !== undefined && rotateBytes !== undefined && output.maxBytes < 2 * rotateBytes) {
+    throw new UsageError(
+      `Invalid disk limit (--max-disk) "${a.maxDisk}": must hold two -C files (the last one and the one ` +
+        `being written), at least ${2 * rotateBytes} bytes`,
+    );
+  }
+  if (a.fileMode !== undefined) {
+    const m = parseFileMode(a.fileMode);
+    if (typeof m === "string") throw new UsageError(m);
+    output.fileMode = m;
+  }
+  if (path === "-" && (a.postRotate !== undefined || a.fileMode !== undefined)) {
+    throw new UsageError("-z and --file-mode apply to files: they cannot be used with -w - (stdout)");
+  }
+  return output;
 }
 
 /** The frame operations (-V -Q -f -d -s -D) of `a` for one side, validated. */

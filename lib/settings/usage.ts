@@ -25,6 +25,11 @@ encapsulation:
 
 capture files:
     -tx -w <path>    write the ring to pcap (- for stdout; -G <sec>, -C <MB> rotate)
+                     (a name ending in .pcapng, or --format pcapng, writes pcapng)
+    -W <n>           with -G/-C: keep the n newest files, delete older ones
+    --max-disk <size>   with -G/-C: delete the oldest files to stay under size (k/m/g/t)
+    -z <cmd>         run cmd FILE after each file is complete (no shell), e.g. -z gzip
+    --file-mode <mode>  mode of created files (octal, default 0600)
     -rx --read <file> [--pace] [--loop <n>]   replay pcap/pcapng into the ring
 
 other options:

@@ -4,24 +4,41 @@
  *
  * @module
  */
-import { FileSink, type FileSinkConfig } from "./file.ts";
+import { FileSink, type FileSinkConfig } from "./file/sink.ts";
 import { type NicSinkConfig, PacketSender } from "./nic.ts";
 import { TxRingSender } from "./nic_tx_ring.ts";
-import type { Sink } from "./sink.ts";
+import type { Sink, SinkEnv } from "./sink.ts";
 import { TunnelSender, type TunnelSinkConfig } from "./tunnel/sender.ts";
 
 export type { FileSinkConfig, NicSinkConfig, TunnelSinkConfig };
-export { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
+export {
+  type FlushResult,
+  type FrameCut,
+  Outcome,
+  type Sink,
+  type SinkCounters,
+  type SinkEnv,
+  Staged,
+} from "./sink.ts";
 export { FileSink, PacketSender, TunnelSender, TxRingSender };
 export { fitsLink, maxFrameLen } from "./packet_socket.ts";
 export { checkRawSocket, UDP_BUCKETS } from "./tunnel/sockets.ts";
-export { OutputClosed } from "../io/pcapfile.ts";
+export { OutputClosed, PcapOutput } from "./file/output.ts";
+export type { CaptureCounters, PcapFileOptions, PcapOutputOptions } from "./file/output.ts";
+export {
+  chooseFormat,
+  createCaptureFile,
+  parseFileMode,
+  type PcapTarget,
+  resolveTarget,
+} from "./file/names.ts";
+export { splitCommand } from "./file/postrotate.ts";
 
 /** Settings of any sink. */
 export type SinkConfig = NicSinkConfig | TunnelSinkConfig | FileSinkConfig;
 
-/** Opens the sink `cfg` describes; `log` takes its occasional messages (a file finished). */
-export function openSink(cfg: SinkConfig, log: (s: string) => void): Sink {
+/** Opens the sink `cfg` describes, in the loop `env` describes. */
+export function openSink(cfg: SinkConfig, env: SinkEnv): Sink {
   switch (cfg.kind) {
     case "nic":
       return cfg.txRing
@@ -30,6 +47,6 @@ export function openSink(cfg: SinkConfig, log: (s: string) => void): Sink {
     case "tunnel":
       return new TunnelSender(cfg);
     case "file":
-      return new FileSink(cfg, log);
+      return new FileSink(cfg, env);
   }
 }

@@ -28,6 +28,26 @@ export interface FlushResult {
   backoff: boolean;
 }
 
+/** What the ring reader of an output has counted since it attached (for capture-file statistics). */
+export interface SinkCounters {
+  /** Frames the ring offered this output: read plus lost. */
+  received: number;
+  /** Frames the capture side's kernel dropped before they reached the ring. */
+  kernelDrops: number;
+  /** Frames overwritten in the ring before this output read them. */
+  lost: number;
+  /** Frames fluxcap dropped on the way (filter, sampling, oversize, send errors…). */
+  dropped: number;
+}
+
+/** What a sink may use of the loop that runs it. */
+export interface SinkEnv {
+  /** Occasional one-line messages (a file finished, a `-z` command failed). */
+  log(message: string): void;
+  /** The ring reader's counters, once it is attached. */
+  counters(): SinkCounters | undefined;
+}
+
 /** The cut of one frame (the frame pipeline's result fields have these names). */
 export interface FrameCut {
   headLen: number;

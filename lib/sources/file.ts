@@ -1,16 +1,18 @@
 /**
  * Capture-file replay (`-rx --read FILE`): pcap or pcapng read in 1 MiB chunks with blocking reads,
  * as fast as possible or at the recorded pace (`--pace`), `--loop N` times. Each later pass shifts the
- * timestamps by the file's span, so a looped replay keeps time moving forward. A corrupt or truncated
- * file ends the replay with a one-line error after the good frames before the damage. See
- * `lib/modes/PCAP.md`.
+ * timestamps by the file's span, so a looped replay keeps time moving forward. A frame without a
+ * timestamp (a pcapng simple packet block) takes its predecessor's time, or the replay's start, and
+ * never drives pacing or looping. A corrupt or truncated file ends the replay with a one-line error
+ * after the good frames before the damage. Every replay ends with one line: frames read, written and
+ * skipped by reason. See `lib/modes/PCAP.md`.
  *
  * @module
  */
-import { CaptureReader, CodecError } from "../codec/mod.ts";
+import { CaptureReader, CodecError, describeLinkType } from "../codec/mod.ts";
 import { FluxError } from "../errors.ts";
-import { CaptureSource, describeLinkType } from "../io/pcapfile.ts";
-import { DropReason } from "../ring/reasons.ts";
+import { DROP_REASONS, DropReason } from "../ring/reasons.ts";
+import { CaptureSource } from "./capture_file.ts";
 import { type Ingest, type KernelStats, type Source, SOURCE_DONE } from "./source.ts";
 
 /** Settings of a replay. */
@@ -22,8 +24,8 @@ export interface FileSourceConfig {
   pace: boolean;
   /** Passes over the file; 0 = until stopped. */
   loops: number;
-  /** Say what was replayed at the end. */
-  verbose?: boolean;
+  /** Snap length of the frame operations (`-s`), for the hint about oversize frames. */
+  snaplen?: number;
 }
 
 const CHUNK = 1 << 20;
@@ -43,10 +45,17 @@ export class FileSource implements Source {
   readonly #chunks = [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
   #turn = 0;
   #reader = new CaptureReader();
-  #first = true;
   #pass = 0;
   /** Frames handed to the ring. */
   #written = 0;
+  /** Records read, over all passes. */
+  #read = 0;
+  /** Records skipped, by drop reason, and the number (1-based, in the file) of the first one. */
+  #skipped = new Float64Array(DROP_REASONS.length);
+  #firstSkipped = 0;
+  /** Time of the last timestamped record (for records without one), or the replay's start. */
+  #lastSec: number;
+  #lastNsec: number;
   /** Records of the current pass. */
   #frames = 0;
   // Time base: nanoseconds relative to the first record of the first pass.
@@ -66,6 +75,9 @@ export class FileSource implements Source {
     this.#cfg = cfg;
     this.#src = new CaptureSource(cfg.file);
     this.desc = `rx file ${cfg.file}`;
+    const now = Date.now();
+    this.#lastSec = Math.floor(now / 1000);
+    this.#lastNsec = (now % 1000) * 1_000_000;
   }
 
   /** Replays one chunk of the file; SOURCE_DONE after the last pass. */
@@ -81,11 +93,6 @@ export class FileSource implements Source {
       if (err) throw this.#fail(err);
       return this.#nextPass() ? 0 : SOURCE_DONE;
     }
-    if (this.#first) {
-      this.#first = false;
-      const lt = classicLinkType(chunk.subarray(0, got));
-      if (lt !== undefined && lt !== 1) throw this.#notEthernet(lt);
-    }
     this.#reader.push(chunk.subarray(0, got));
     const before = this.#written;
     for (;;) {
@@ -94,6 +101,11 @@ export class FileSource implements Source {
       if (rec instanceof CodecError) throw this.#fail(rec);
       if (rec.linkType !== 1) throw this.#notEthernet(rec.linkType);
       this.#frames++;
+      this.#read++;
+      if (!rec.hasTime) { // no timestamp: the last one seen (shifted), never a pacing or looping mark
+        this.#put(into, rec.buffer, rec.dataOffset, rec.caplen, rec.origLen, this.#lastSec, this.#lastNsec);
+        continue;
+      }
       let sec = rec.tsSec;
       let nsec = rec.tsNsec;
       if (this.#sec0 < 0) {
@@ -114,15 +126,28 @@ export class FileSource implements Source {
         }
       }
       if (this.#cfg.pace && !this.#pace(sec, nsec, nap)) return SOURCE_DONE;
-      const caplen = rec.caplen;
-      if (caplen < ETH_HLEN) {
-        into.drop(DropReason.malformed);
-        continue;
-      }
-      into.frame(rec.buffer, rec.dataOffset, caplen, Math.max(rec.origLen, caplen), sec >>> 0, nsec, 0, 0);
-      this.#written++;
+      this.#lastSec = sec;
+      this.#lastNsec = nsec;
+      this.#put(into, rec.buffer, rec.dataOffset, rec.caplen, rec.origLen, sec, nsec);
     }
+    // A header that declares a link type other than Ethernet is refused even before any record (an
+    // empty file, or one read from stdin in pieces).
+    const lt = this.#reader.format === "pcap" ? this.#reader.linkType : undefined;
+    if (lt !== undefined && lt !== 1) throw this.#notEthernet(lt);
     return this.#written - before;
+  }
+
+  /** One record into the ring (its original length as the file has it), or counted as skipped. */
+  #put(into: Ingest, buf: Uint8Array, off: number, caplen: number, orig: number, sec: number, nsec: number) {
+    const r = caplen < ETH_HLEN
+      ? into.drop(DropReason.malformed)
+      : into.frame(buf, off, caplen, orig, sec >>> 0, nsec, 0, 0);
+    if (r < 0) {
+      this.#written++;
+      return;
+    }
+    this.#skipped[r]++;
+    if (this.#firstSkipped === 0) this.#firstSkipped = this.#frames;
   }
 
   /** Sleeps until the frame at `sec.nsec` is due; false when the loop must stop. */
@@ -168,9 +193,30 @@ export class FileSource implements Source {
 
   tick(): void {}
 
-  summary(): string | null {
-    if (!this.#cfg.verbose) return null;
-    return `fluxcap -rx: ${this.#written} frames from "${this.#cfg.file}" (${this.#pass} passes)`;
+  /** The line every replay ends with: read, written, skipped by reason, the first skipped, a hint. */
+  summary(): string {
+    const passes = this.#pass > 1 ? ` in ${this.#pass} passes` : "";
+    let line =
+      `fluxcap -rx: "${this.#cfg.file}": ${this.#read} frames read, ${this.#written} written${passes}`;
+    const parts: string[] = [];
+    let total = 0;
+    this.#skipped.forEach((n, r) => {
+      if (n > 0) parts.push(`${n} ${DROP_REASONS[r]}`);
+      total += n;
+    });
+    if (total === 0) return line;
+    line += `, ${total} skipped (${parts.join(", ")}; the first is frame ${this.#firstSkipped})`;
+    const hints: string[] = [];
+    if (this.#skipped[DropReason.oversize] > 0 && !this.#cfg.snaplen) {
+      hints.push(
+        "frames larger than a ring record (BIG TCP or jumbo captures, up to 65535 bytes in all) are skipped: " +
+          "-s 65000 keeps their first 65000 bytes",
+      );
+    }
+    if (this.#skipped[DropReason.malformed] > 0) {
+      hints.push("frames shorter than an Ethernet header (14 bytes)");
+    }
+    return hints.length > 0 ? `${line}. Hint: ${hints.join("; ")}` : line;
   }
 
   #fail(err: CodecError): FluxError {
@@ -179,8 +225,11 @@ export class FileSource implements Source {
   }
 
   #notEthernet(linkType: number): FluxError {
+    const after = this.#read > 0 ? ` (after ${this.#frames} frames)` : "";
     return new FluxError(
-      `Cannot read capture "${this.#cfg.file}": link type ${describeLinkType(linkType)} is not Ethernet`,
+      `Cannot read capture "${this.#cfg.file}": link type ${
+        describeLinkType(linkType)
+      } is not Ethernet${after}`,
     );
   }
 
@@ -191,16 +240,4 @@ export class FileSource implements Source {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** The link type in a classic pcap header at the start of `b` (either byte order), else undefined. */
-function classicLinkType(b: Uint8Array): number | undefined {
-  if (b.length < 24) return undefined;
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const be = dv.getUint32(0, false);
-  const le = dv.getUint32(0, true);
-  const magics = [0xa1b2c3d4, 0xa1b23c4d];
-  if (magics.includes(be) && dv.getUint16(4, false) === 2) return dv.getUint32(20, false) & 0x03ffffff;
-  if (magics.includes(le) && dv.getUint16(4, true) === 2) return dv.getUint32(20, true) & 0x03ffffff;
-  return undefined;
 }

@@ -11,7 +11,8 @@ export interface Ingest {
   /**
    * One frame: `buf[off, off + len)`, its original length on the wire (`wire`, without an out-of-band
    * tag) and capture time. `tpid`/`tci`: an outer VLAN tag the kernel held out of band (0 = none), put
-   * back at byte 12 unless the frame operations say otherwise.
+   * back at byte 12 unless the frame operations say otherwise. Returns -1 when the frame went into the
+   * ring, else the drop reason it was counted under.
    */
   frame(
     buf: Uint8Array,
@@ -22,9 +23,9 @@ export interface Ingest {
     nsec: number,
     tpid: number,
     tci: number,
-  ): void;
+  ): number;
   /** A frame or packet the source could not use, counted under `reason` (a drop-reason index). */
-  drop(reason: number): void;
+  drop(reason: number): number;
   /** Publishes what was written so far (sources call it inside long batches and before they sleep). */
   commit(): void;
 }

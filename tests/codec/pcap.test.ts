@@ -53,10 +53,11 @@ const FILES: [string, Uint8Array, Row[]][] = [
   ["tshark pcapng (LE, if_tsresol 9)", tsNanoPcapng, TWO_USEC],
   ["struct pcap (BE, usec)", bePcap, TWO_USEC],
   ["struct pcap (BE, nsec)", beNanoPcap, [[1700000000, 123456789, 47, 47, 0, A]]],
-  // tshark: 1700000100.500000000 47/47, (SPB: no time) 42/42, 1700000100.750000000 47/20
+  // tshark: 1700000100.500000000 47/47, (SPB: no time; the reader gives the previous one's) 42/42,
+  // 1700000100.750000000 47/20
   ["struct pcapng (BE, tsresol 2^-10, tsoffset 100, unknown block, EPB, SPB, PB)", bePcapng, [
     [1700000100, 500000000, 47, 47, 0, A],
-    [0, 0, 42, 42, 0, B],
+    [1700000100, 500000000, 42, 42, 0, B],
     [1700000100, 750000000, 20, 47, 0, A.slice(0, 40)],
   ]],
 ];
@@ -148,7 +149,7 @@ Deno.test("pcap: truncation yields every whole record, then an error with the by
     r.push(file);
     for (let x = r.next(); x && !isError(x); x = r.next()) ends.push(r.offset);
     equal(ends.length, want.length);
-    const clean = new Set(boundaries(file));
+    const clean = new Set([0, ...boundaries(file)]); // 0 bytes: an empty capture, as Wireshark reads it
     for (let cut = 0; cut < file.length; cut++) {
       const got = rows(readCapture(file.subarray(0, cut)));
       const whole = ends.filter((e) => e <= cut).length;
@@ -165,9 +166,10 @@ Deno.test("pcap: truncation yields every whole record, then an error with the by
     rows(readCapture(tdPcap.subarray(0, 50))).error?.reason,
     "Truncated pcap record at byte 24: 26 bytes left",
   );
+  deepEqual(rows(readCapture(new Uint8Array(0))), { rows: [] }, "a 0-byte file is an empty capture");
   deepEqual(
-    rows(readCapture(new Uint8Array(0))).error?.reason,
-    "Truncated capture header at byte 0: 0 bytes, not pcap or pcapng",
+    rows(readCapture(new Uint8Array(3))).error?.reason,
+    "Truncated capture header at byte 0: 3 bytes, not pcap or pcapng",
   );
 });
 

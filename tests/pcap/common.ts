@@ -106,20 +106,23 @@ export interface Running {
   done: Promise<{ code: number; stderr: string; stdout: Uint8Array }>;
 }
 
-/** Starts fluxcap; stdout is collected unless `pipeStdout` (then the caller reads `child.stdout`). */
+/**
+ * Starts fluxcap; stdout is collected unless `pipeStdout` (then the caller reads `child.stdout`). `stdin`
+ * is written and closed; with `pipeStdin` the caller writes `child.stdin` itself.
+ */
 export function spawnFluxcap(
   args: string[],
-  opts: { pipeStdout?: boolean; stdin?: Uint8Array } = {},
+  opts: { pipeStdout?: boolean; stdin?: Uint8Array; pipeStdin?: boolean } = {},
 ): Running {
   const [cmd, ...pre] = fluxcapCommand();
   const child = new Deno.Command(cmd, {
     args: [...pre, ...args],
     stdout: "piped",
     stderr: "piped",
-    stdin: opts.stdin ? "piped" : "null",
+    stdin: opts.stdin || opts.pipeStdin ? "piped" : "null",
     env: { NO_COLOR: "1" },
   }).spawn();
-  if (opts.stdin) {
+  if (opts.stdin && !opts.pipeStdin) {
     const w = child.stdin.getWriter();
     w.write(opts.stdin).then(() => w.close()).catch(() => {});
   }
@@ -237,4 +240,15 @@ export async function haveTools(tools: string[]): Promise<string | null> {
     }
   }
   return null;
+}
+
+/**
+ * `stderr` of a run without its replay summaries: every `-rx --read` ends with one line saying what it
+ * read and wrote; a clean one (nothing skipped) is removed, anything else stays for the caller to see.
+ */
+export function quiet(stderr: string): string {
+  return stderr.split("\n").filter((l) =>
+    !/^fluxcap -rx: ".*": \d+ frames read, \d+ written( in \d+ passes)?$/.test(l)
+  )
+    .join("\n");
 }

@@ -7,13 +7,8 @@ import { assert, assertEquals, assertIncludes } from "../assert.ts";
 import { makeRingDir, rmrf } from "../helpers.ts";
 import { readPcap } from "../lab.ts";
 import { createRing } from "../../lib/ring/mod.ts";
-import {
-  checkPattern,
-  expandPattern,
-  PcapOutput,
-  resolveTarget,
-  withCounter,
-} from "../../lib/io/pcapfile.ts";
+import { checkPattern, expandPattern, resolveTarget, withCounter } from "../../lib/sinks/file/names.ts";
+import { PcapOutput } from "../../lib/sinks/mod.ts";
 import {
   fillRing,
   hex,

@@ -1,14 +1,15 @@
 /**
- * Capture files (`-tx -w PATH`): frames are copied into the pcap writer's staging buffer as they are
- * staged, written with one `write` per flush (at least every 100 ms, or per MiB), and rotated by
- * `-G`/`-C`. A batch the ring writer reclaimed while it was being copied is taken back out before
- * anything of it is written. See `lib/modes/PCAP.md`.
+ * Capture files (`-tx -w PATH`) as a sink: frames are copied into the writer's staging buffer as they
+ * are staged, written with one `write` per flush (at least every 100 ms, or per MiB), rotated by
+ * `-G`/`-C` and kept by `-W`/`--max-disk`. A batch the ring writer reclaimed while it was being copied
+ * is taken back out before anything of it is written. See `lib/modes/PCAP.md`.
  *
  * @module
  */
-import { OutputClosed, PcapOutput, type PcapTarget } from "../io/pcapfile.ts";
-import { ReaderKind } from "../ring/mod.ts";
-import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
+import { ReaderKind } from "../../ring/mod.ts";
+import { type FlushResult, type FrameCut, Outcome, type Sink, type SinkEnv, Staged } from "../sink.ts";
+import { OutputClosed, type PcapFileOptions, PcapOutput } from "./output.ts";
+import type { PcapTarget } from "./names.ts";
 
 /** Settings of a capture-file output. */
 export interface FileSinkConfig {
@@ -20,7 +21,9 @@ export interface FileSinkConfig {
   rotateBytes?: number;
   /** Snap length for the file header (`-s`). */
   snaplen?: number;
-  /** Log each finished file and a summary at the end. */
+  /** Format, retention, `-z`, file mode, pcapng interface names. */
+  output: PcapFileOptions;
+  /** Log each finished or deleted file and a summary at the end. */
   verbose?: boolean;
 }
 
@@ -41,19 +44,23 @@ export class FileSink implements Sink {
   #n = 0;
   #mark = 0;
   #written = 0;
-  /** Set when stdout's reader went away (`| head`): the loop ends quietly. */
-  closed = false;
 
-  constructor(cfg: FileSinkConfig, log: (s: string) => void) {
+  constructor(cfg: FileSinkConfig, env: SinkEnv) {
     this.#cfg = cfg;
     this.what = `to "${cfg.path}"`;
     this.desc = `tx file ${cfg.path}`;
+    const say = (m: string) => env.log(`fluxcap -tx: ${m}`);
     this.#out = new PcapOutput({
       target: cfg.target,
       rotateSeconds: cfg.rotateSeconds,
       rotateBytes: cfg.rotateBytes,
       snaplen: cfg.snaplen,
-      onFile: cfg.verbose ? (name) => log(`fluxcap -tx: wrote "${name}"`) : undefined,
+      ...cfg.output,
+      verbose: cfg.verbose,
+      log: say,
+      statistics: () => env.counters(),
+      onDelete: cfg.verbose ? (name) => say(`deleted "${name}"`) : undefined,
+      onFile: cfg.verbose ? (name) => say(`wrote "${name}"`) : undefined,
     });
     this.#out.open();
   }
