@@ -7,9 +7,9 @@
 import { isUserError } from "./lib/errors.ts";
 import { runCreate } from "./lib/modes/create.ts";
 import { parseCommandLine, USAGE } from "./lib/settings/mod.ts";
+import { VERSION } from "./lib/version.ts";
 
-/** The version fluxcap reports. */
-export const VERSION = "0.1.0";
+export { VERSION };
 
 function log(s: string): void {
   console.error(s);

@@ -91,7 +91,7 @@ Deno.test("readme: the configuration file example is valid", () => {
   assert(yaml !== null, "README shows /etc/fluxcap/fluxcap.yaml");
   const cfg = parseConfig(yaml[1], { file: "fluxcap.yaml", dir: "/etc/fluxcap" });
   assert(cfg.pipelines.length >= 5);
-  assertEquals(cfg.metrics, "9100");
+  assertEquals(cfg.metrics, "9086");
 });
 
 /** Where the behaviour of the README's commands is tested. */

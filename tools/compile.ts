@@ -21,7 +21,7 @@ const args = [
   "--allow-run",
   "--allow-sys",
   "--include",
-  `${root}lib/modes/worker.ts`,
+  `${root}lib/engine/worker.ts`,
   "--include",
   `${root}lib/sinks/file/postrotate_worker.ts`,
   "--output",

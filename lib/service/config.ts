@@ -11,7 +11,7 @@
  * outputs:
  *   zeek: { ring: cisco, interface: eth2 }                      # fluxcap -tx -i eth2 /ram/cisco
  *   remote: { ring: cisco, encap: "gretap:198.18.7.1", key: 500 }
- * metrics: 9100
+ * metrics: 9086
  * ```
  *
  * Every problem is reported, each as one line `FILE:LINE:COLUMN: KEY.PATH: what is wrong and what is
@@ -261,7 +261,7 @@ export function parseConfig(text: string, src: ConfigSource): ServiceConfig {
       } else if (key === "metrics") {
         const t = scalarText(value);
         if (t === null) {
-          ck.add(ck.at(value, at), key, `expected [addr:]port, e.g. 9100, got ${describe(value)}`);
+          ck.add(ck.at(value, at), key, `expected [addr:]port, e.g. 9086, got ${describe(value)}`);
         } else {
           try {
             parseListen(t);

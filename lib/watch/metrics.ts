@@ -11,6 +11,14 @@ import { DROP_REASONS } from "../ring/layout.ts";
 import type { RingSnapshot } from "../ring/stats.ts";
 import { RingWatch } from "./source.ts";
 import type { WatchSample } from "./source.ts";
+import {
+  BoundedHttpServer,
+  type HttpLimits,
+  type HttpRequest,
+  type HttpResponse,
+  type HttpStats,
+} from "./http.ts";
+import { VERSION } from "../version.ts";
 
 /** Where to listen, from a `--metrics` value. */
 export interface ListenSpec {
@@ -19,12 +27,12 @@ export interface ListenSpec {
 }
 
 /**
- * Parses `[addr:]port`: `9100` → 127.0.0.1:9100, `0.0.0.0:9100`, `[::1]:9100`, `localhost:9100`.
+ * Parses `[addr:]port`: `9086` → 127.0.0.1:9086, `0.0.0.0:9086`, `[::1]:9086`, `localhost:9086`.
  * Port 0 asks the kernel for a free port. Throws a {@link UsageError} naming the value.
  */
 export function parseListen(spec: string): ListenSpec {
   const bad = (why: string) =>
-    new UsageError(`Invalid --metrics "${spec}": ${why} (expected [addr:]port, e.g. 9100 or 0.0.0.0:9100)`);
+    new UsageError(`Invalid --metrics "${spec}": ${why} (expected [addr:]port, e.g. 9086 or 0.0.0.0:9086)`);
   const m = /^(?:\[([0-9a-fA-F:.%\w]+)\]:|([^:\[\]\s]+):)?([0-9]+)$/.exec(spec.trim());
   if (!m) throw bad("not an address and port");
   const port = Number(m[3]);
@@ -50,6 +58,12 @@ interface Family {
 
 /** Every metric family, in output order: name, type, help. */
 export const METRICS = [
+  ["fluxcap_build_info", "gauge", "Always 1; labels: the fluxcap version and the Deno version it runs on."],
+  [
+    "fluxcap_info",
+    "gauge",
+    "Always 1, one per process attached to a ring: its role (writer or reader), description, slot and pid.",
+  ],
   [
     "fluxcap_ring_up",
     "gauge",
@@ -75,16 +89,33 @@ export const METRICS = [
   ["fluxcap_reader_lost_frames_total", "counter", "Frames a reader lost because the writer lapped it."],
   ["fluxcap_reader_dropped_frames_total", "counter", "Frames a reader read but did not deliver, by reason."],
   ["fluxcap_reader_lag_bytes", "gauge", "Bytes between a reader and the writer's head."],
+  [
+    "fluxcap_metrics_connections_accepted_total",
+    "counter",
+    "Connections this metrics endpoint accepted.",
+  ],
+  [
+    "fluxcap_metrics_connections_shed_total",
+    "counter",
+    "Connections this metrics endpoint closed without an answer: over its connection limit, or too slow.",
+  ],
+  [
+    "fluxcap_metrics_accept_errors_total",
+    "counter",
+    "Connections this metrics endpoint failed to accept (out of descriptors, for example); retried.",
+  ],
 ] as const;
 
 type MetricName = typeof METRICS[number][0];
 
-function readerLabel(desc: string, pid: number): string {
-  return desc ? `${desc} (pid ${pid})` : `pid ${pid}`;
-}
+/** fluxcap's version (the one `deno.json` and `fluxcap --version` give). */
+export const FLUXCAP_VERSION: string = VERSION;
 
 /**
- * The text exposition of `samples` (one per ring).
+ * The text exposition of `samples` (one per ring), plus the endpoint's own counters when `http` is given.
+ *
+ * Series are labelled with what stays the same when a process restarts (ring, reader description and
+ * kind, drop reason); the pids and reader slots, which change, are only in `fluxcap_info`.
  *
  * @example
  * ```ts
@@ -93,10 +124,11 @@ function readerLabel(desc: string, pid: number): string {
  * // contains 'fluxcap_ring_up{ring="cisco"} 0'
  * ```
  */
-export function exposition(samples: WatchSample[]): string {
+export function exposition(samples: WatchSample[], http?: HttpStats): string {
   const fam = new Map<MetricName, Family>();
   for (const [name, type, help] of METRICS) fam.set(name, { name, type, help, samples: [] });
   const add = (name: MetricName, labels: Labels, v: number) => fam.get(name)!.samples.push([labels, v]);
+  add("fluxcap_build_info", { version: FLUXCAP_VERSION, deno: Deno.version.deno }, 1);
   for (const smp of samples) {
     const ring = smp.name;
     const s: RingSnapshot | null = smp.snap;
@@ -111,14 +143,20 @@ export function exposition(samples: WatchSample[]): string {
     add("fluxcap_ring_used_bytes", { ring }, s.usedBytes);
     add("fluxcap_ring_readers", { ring }, s.readers.length);
     const w = s.writer;
-    if (w) {
-      add("fluxcap_writer_up", { ring, writer: readerLabel(w.desc, w.pid), pid: w.pid }, w.alive ? 1 : 0);
-    } else add("fluxcap_writer_up", { ring }, 0);
+    add("fluxcap_writer_up", { ring }, w?.alive ? 1 : 0);
+    if (w?.alive) add("fluxcap_info", { ring, role: "writer", writer: w.desc, pid: w.pid }, 1);
     for (const reason of DROP_REASONS) {
       add("fluxcap_writer_dropped_frames_total", { ring, reason }, w ? w.drops[reason] : 0);
     }
+    const seen = new Map<string, number>();
     for (const r of s.readers) {
-      const l: Labels = { ring, reader: readerLabel(r.desc, r.pid), pid: r.pid, slot: r.slot, kind: r.kind };
+      // The slot changes when a reader restarts (a dead one's slot is reclaimed only when no slot is
+      // free), so a reader is named by its description; the same description twice gets " #2", ….
+      const n = (seen.get(r.desc) ?? 0) + 1;
+      seen.set(r.desc, n);
+      const reader = n === 1 ? r.desc : `${r.desc} #${n}`;
+      const l: Labels = { ring, reader, kind: r.kind };
+      add("fluxcap_info", { ring, role: "reader", reader, kind: r.kind, slot: r.slot, pid: r.pid }, 1);
       add("fluxcap_reader_frames_read_total", l, r.framesRead);
       add("fluxcap_reader_bytes_read_total", l, r.bytesRead);
       add("fluxcap_reader_frames_sent_total", l, r.framesSent);
@@ -129,12 +167,18 @@ export function exposition(samples: WatchSample[]): string {
       add("fluxcap_reader_lag_bytes", l, r.lagBytes);
     }
   }
+  if (http) {
+    add("fluxcap_metrics_connections_accepted_total", {}, http.accepted);
+    add("fluxcap_metrics_connections_shed_total", { reason: "limit" }, http.shedLimit);
+    add("fluxcap_metrics_connections_shed_total", { reason: "timeout" }, http.shedTimeout);
+    add("fluxcap_metrics_accept_errors_total", {}, http.acceptErrors);
+  }
   let out = "";
   for (const f of fam.values()) {
     out += `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`;
     for (const [labels, v] of f.samples) {
       const ls = Object.entries(labels).map(([k, x]) => `${k}="${escapeLabel(String(x))}"`).join(",");
-      out += `${f.name}{${ls}} ${v}\n`;
+      out += ls ? `${f.name}{${ls}} ${v}\n` : `${f.name} ${v}\n`;
     }
   }
   return out;
@@ -146,14 +190,26 @@ export interface MetricsServer {
   addr: string;
   /** Port bound (the kernel's choice when 0 was asked). */
   port: number;
-  /** Stops listening and unmaps the rings. */
+  /** The endpoint's own counters (connections accepted, shed, accept errors). */
+  stats(): HttpStats;
+  /** Stops listening, closes every connection and unmaps the rings. */
   close(): Promise<void>;
+}
+
+/** Options of {@linkcode startMetrics}. */
+export interface MetricsOptions {
+  /** Where the endpoint's one-line warnings go (default: stderr). */
+  log?: (line: string) => void;
+  /** Overrides of {@linkcode HTTP_LIMITS} (tests use short timeouts). */
+  limits?: Partial<HttpLimits>;
 }
 
 /**
  * Serves `/metrics` for `rings` on `spec` (`[addr:]port`, default address 127.0.0.1). A ring is a path
  * (labelled with it) or `{ name, path }` (labelled with its name, as `fluxcap run` does). Throws a
- * {@link FluxError} with a one-line message for a bad spec or an address that cannot be bound.
+ * {@link FluxError} with a one-line message for a bad spec or an address that cannot be bound; after
+ * that nothing it does throws: connections are bounded and timed out, failures are logged as one line
+ * and retried (see `http.ts`), so the endpoint can never stop the pipeline it runs beside.
  *
  * @example
  * ```ts
@@ -166,28 +222,40 @@ export interface MetricsServer {
 export function startMetrics(
   spec: string,
   rings: (string | { name: string; path: string })[],
+  opts: MetricsOptions = {},
 ): MetricsServer {
   const { hostname, port } = parseListen(spec);
   const watches = rings.map((r) => typeof r === "string" ? new RingWatch(r) : new RingWatch(r.name, r.path));
-  const handler = (req: Request): Response => {
-    const url = new URL(req.url);
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return new Response("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } });
+  let server: BoundedHttpServer | null = null;
+  const handler = (req: HttpRequest): HttpResponse => {
+    if (req.path === "/metrics") {
+      return {
+        status: 200,
+        contentType: "text/plain; version=0.0.4; charset=utf-8",
+        body: exposition(watches.map((w) => w.sample()), server?.stats()),
+      };
     }
-    if (url.pathname === "/metrics") {
-      const body = exposition(watches.map((w) => w.sample()));
-      return new Response(req.method === "HEAD" ? null : body, {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
-      });
+    if (req.path === "/") {
+      return {
+        status: 200,
+        contentType: "text/plain; charset=utf-8",
+        body: "fluxcap metrics: see /metrics\n",
+      };
     }
-    if (url.pathname === "/") {
-      return new Response("fluxcap metrics: see /metrics\n", { headers: { "content-type": "text/plain" } });
-    }
-    return new Response("Not found: the metrics are at /metrics\n", { status: 404 });
+    return {
+      status: 404,
+      contentType: "text/plain; charset=utf-8",
+      body: "Not found: the metrics are at /metrics\n",
+    };
   };
-  let server: Deno.HttpServer<Deno.NetAddr>;
   try {
-    server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
+    server = BoundedHttpServer.listen({
+      hostname,
+      port,
+      handler,
+      log: opts.log ?? ((line) => console.error(line)),
+      limits: opts.limits,
+    });
   } catch (e) {
     for (const w of watches) w.close();
     const why = e instanceof Deno.errors.AddrInUse
@@ -202,12 +270,14 @@ export function startMetrics(
     const shown = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
     throw new FluxError(`Cannot listen for metrics on "${shown}": ${why}`);
   }
+  const s = server;
   let closed: Promise<void> | null = null;
   return {
-    addr: server.addr.hostname,
-    port: server.addr.port,
+    addr: s.hostname,
+    port: s.port,
+    stats: () => s.stats(),
     close() {
-      closed ??= server.shutdown().finally(() => {
+      closed ??= s.close().finally(() => {
         for (const w of watches) w.close();
       });
       return closed;

@@ -3,6 +3,7 @@ import { createRing, DropReason, ReaderKind, RingReader, RingWriter } from "../.
 import { escapeLabel, exposition, METRICS, parseListen, startMetrics } from "../../lib/watch/metrics.ts";
 import { FluxError } from "../../lib/errors.ts";
 import { makeRingDir, rmrf } from "../helpers.ts";
+import { VERSION } from "../../cli.ts";
 import { parsePromText, promtoolCheck, valueOf } from "./promtext.ts";
 
 const TRAFFIC = new URL("./traffic.ts", import.meta.url).pathname;
@@ -25,11 +26,11 @@ async function checkFormat(text: string): Promise<ReturnType<typeof parsePromTex
 }
 
 Deno.test("metrics: [addr:]port specs; bad ones are a one-line error naming the value", () => {
-  assertEquals(parseListen("9100"), { hostname: "127.0.0.1", port: 9100 });
-  assertEquals(parseListen("0.0.0.0:9100"), { hostname: "0.0.0.0", port: 9100 });
-  assertEquals(parseListen("[::1]:9100"), { hostname: "::1", port: 9100 });
+  assertEquals(parseListen("9086"), { hostname: "127.0.0.1", port: 9086 });
+  assertEquals(parseListen("0.0.0.0:9086"), { hostname: "0.0.0.0", port: 9086 });
+  assertEquals(parseListen("[::1]:9086"), { hostname: "::1", port: 9086 });
   assertEquals(parseListen("localhost:0"), { hostname: "localhost", port: 0 });
-  for (const bad of ["", "x", "9100x", "70000", "::1:9100", "1.2.3.4:", ":9100", "[::1]"]) {
+  for (const bad of ["", "x", "9086x", "70000", "::1:9086", "1.2.3.4:", ":9086", "[::1]"]) {
     assertThrows(() => parseListen(bad), FluxError, `Invalid --metrics "${bad}"`);
   }
   assertEquals(escapeLabel('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
@@ -73,10 +74,26 @@ Deno.test("metrics: 10 000 frames → fluxcap_ring_frames_total 10000; a lapped 
     assertEquals(valueOf(p, "fluxcap_ring_kernel_drops_total", ring), 2);
     assertEquals(valueOf(p, "fluxcap_ring_size_bytes", ring), 256 << 10);
     assertEquals(valueOf(p, "fluxcap_ring_readers", ring), 1);
-    assertEquals(valueOf(p, "fluxcap_writer_up", { ...ring, writer: `rx eth1 (pid ${Deno.pid})` }), 1);
+    assertEquals(valueOf(p, "fluxcap_writer_up", ring), 1);
+    const pid = String(Deno.pid);
+    assertEquals(valueOf(p, "fluxcap_info", { ...ring, role: "writer", writer: "rx eth1", pid }), 1);
+    assertEquals(
+      valueOf(p, "fluxcap_info", {
+        ...ring,
+        role: "reader",
+        slot: "0",
+        reader: 'tx "eth2"',
+        kind: "nic",
+        pid,
+      }),
+      1,
+    );
+    assertEquals(valueOf(p, "fluxcap_build_info", { version: VERSION, deno: Deno.version.deno }), 1);
+    const withPid = p.samples.filter((s) => "pid" in s.labels).map((s) => s.name);
+    assertEquals([...new Set(withPid)], ["fluxcap_info"], "only fluxcap_info carries a pid");
     assertEquals(valueOf(p, "fluxcap_writer_dropped_frames_total", { ...ring, reason: "sampled" }), 9);
     assertEquals(valueOf(p, "fluxcap_writer_dropped_frames_total", { ...ring, reason: "filtered" }), 0);
-    const reader = { ...ring, reader: `tx "eth2" (pid ${Deno.pid})`, pid: String(Deno.pid), kind: "nic" };
+    const reader = { ...ring, reader: 'tx "eth2"', kind: "nic" };
     assertEquals(valueOf(p, "fluxcap_reader_lost_frames_total", reader), r.framesLost);
     assertEquals(valueOf(p, "fluxcap_reader_frames_read_total", reader), read);
     assertEquals(read + r.framesLost, 10_000);
@@ -88,6 +105,17 @@ Deno.test("metrics: 10 000 frames → fluxcap_ring_frames_total 10000; a lapped 
     for (const [name, type] of METRICS) assertEquals(p.types.get(name), type, name);
     assertIncludes(res.body, `fluxcap_ring_frames_total{ring="${path}"} 10000\n`);
 
+    // A second reader with the same description: told apart, never a duplicate series.
+    {
+      using _twin = RingReader.open(path, { desc: 'tx "eth2"', kind: ReaderKind.nic });
+      const twin = await checkFormat((await scrape(m.port)).body);
+      assertEquals(valueOf(twin, "fluxcap_reader_frames_read_total", reader), read);
+      assertEquals(
+        valueOf(twin, "fluxcap_reader_frames_read_total", { ...reader, reader: 'tx "eth2" #2' }),
+        0,
+      );
+      assertEquals(valueOf(twin, "fluxcap_info", { ...reader, reader: 'tx "eth2" #2', slot: "1" }), 1);
+    }
     assertEquals((await scrape(m.port, "/nope")).status, 404);
     createRing(`${dir}/dell`, { size: 1 << 20 }); // appears later: opened at the next scrape
     Deno.removeSync(path); // deleted: down
@@ -102,36 +130,57 @@ Deno.test("metrics: 10 000 frames → fluxcap_ring_frames_total 10000; a lapped 
   }
 });
 
-Deno.test("metrics: scraped with an HTTP client while another process writes and reads", async () => {
-  const dir = makeRingDir();
-  const path = `${dir}/cisco`;
-  createRing(path, { size: 1 << 20 });
+/** Starts tests/watch/traffic.ts on `path` and waits for its "ready". */
+async function traffic(path: string): Promise<Deno.ChildProcess> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", TRAFFIC, path],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  assertEquals((await out.read()).value?.trim(), "ready");
+  await out.cancel();
+  return child;
+}
+
+async function kill(child: Deno.ChildProcess): Promise<void> {
+  try {
+    child.kill("SIGKILL");
+  } catch { /* ended */ }
+  await child.status;
+}
+
+/** Name and labels of every series but the ones that name processes or the endpoint itself. */
+function seriesKeys(p: ReturnType<typeof parsePromText>): string[] {
+  return p.samples
+    .filter((s) => s.name !== "fluxcap_info" && !s.name.startsWith("fluxcap_metrics_"))
+    .map((s) => s.name + JSON.stringify(Object.entries(s.labels).sort()))
+    .sort();
+}
+
+Deno.test("metrics: scraped with an HTTP client while another process writes and reads; a restart keeps every series", async () => {
+  const dir = makeRingDir();
+  const path = `${dir}/cisco`;
+  createRing(path, { size: 1 << 20 });
+  let child = await traffic(path);
   const m = startMetrics("127.0.0.1:0", [path]);
   try {
-    const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    assertEquals((await out.read()).value?.trim(), "ready");
-    await out.cancel();
     let last = -1;
-    let pid = "";
+    let p = parsePromText("");
     for (let i = 0; i < 5; i++) {
       const res = await scrape(m.port);
-      const p = await checkFormat(res.body);
+      p = await checkFormat(res.body);
       const frames = valueOf(p, "fluxcap_ring_frames_total", { ring: path });
       assert(frames >= last, "counters never go back");
       last = frames;
       const readers = p.samples.filter((s) => s.name === "fluxcap_reader_frames_read_total");
       assertEquals(readers.length, 1);
-      pid = readers[0].labels.pid;
-      assertEquals(readers[0].labels.reader, `tx test (pid ${pid})`);
-      assertEquals(readers[0].labels.kind, "nic");
+      assertEquals(readers[0].labels, { ring: path, reader: "tx test", kind: "nic" });
       await new Promise((res) => setTimeout(res, 100));
     }
-    assertEquals(pid, String(child.pid), "the reader is the other process");
+    const pid = String(child.pid);
+    assertEquals(valueOf(p, "fluxcap_info", { ring: path, role: "reader", reader: "tx test", pid }), 1);
+    assertEquals(valueOf(p, "fluxcap_info", { ring: path, role: "writer", writer: "rx test", pid }), 1);
     assert(last > 0, "traffic flowed");
     // curl, when installed, as a second client
     try {
@@ -142,16 +191,23 @@ Deno.test("metrics: scraped with an HTTP client while another process writes and
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
-    child.kill("SIGKILL");
-    await child.status;
-    const p = parsePromText((await scrape(m.port)).body);
-    assertEquals(valueOf(p, "fluxcap_writer_up", { ring: path }), 0, "a killed writer is down");
-    assertEquals(p.samples.filter((s) => s.name === "fluxcap_reader_frames_read_total").length, 0);
+    await kill(child);
+    const down = parsePromText((await scrape(m.port)).body);
+    assertEquals(valueOf(down, "fluxcap_writer_up", { ring: path }), 0, "a killed writer is down");
+    assertEquals(down.samples.filter((s) => s.name === "fluxcap_reader_frames_read_total").length, 0);
+    assertEquals(down.samples.filter((s) => s.name === "fluxcap_info").length, 0, "no process attached");
+
+    // The same pipeline restarted (new pids): the very same series, only fluxcap_info tells the new pids.
+    child = await traffic(path);
+    const again = await checkFormat((await scrape(m.port)).body);
+    assertEquals(seriesKeys(again), seriesKeys(p));
+    const info = again.samples.filter((s) => s.name === "fluxcap_info");
+    assertEquals(info.map((s) => s.labels.pid), [String(child.pid), String(child.pid)]);
+    assert(String(child.pid) !== pid);
+    const slot = info.find((s) => s.labels.role === "reader")!.labels.slot;
+    assertEquals(slot, "1", "the restarted reader took another slot (the dead one's is reclaimed last)");
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* ended */ }
-    await child.status;
+    await kill(child);
     await m.close();
     rmrf(dir);
   }
