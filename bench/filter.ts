@@ -36,6 +36,22 @@ function pack(frames: Uint8Array[]): Frames {
   return { buf, offs, lens, views };
 }
 
+/**
+ * A loop compiled afresh for each use: closures of one function literal share V8's type feedback, so a
+ * loop reused for three filters would see a polymorphic call and measure that instead. `body` runs per
+ * frame with `i` the frame index and must give a number; the loop returns the sum, so that nothing is
+ * optimised away.
+ */
+function freshLoop(body: string): (ctx: Record<string, unknown>, rounds: number) => number {
+  return new Function(
+    "ctx",
+    "rounds",
+    `const { fn, obj, buf, offs, lens, views, extra } = ctx; let acc = 0; const n = offs.length;
+     for (let r = 0; r < rounds; r++) for (let i = 0; i < n; i++) acc = (acc + (${body})) | 0;
+     return acc;`,
+  ) as (ctx: Record<string, unknown>, rounds: number) => number;
+}
+
 /** Best ns per frame of `pass` (which handles `frames` frames), over 5 timed passes after 2 warm-ups. */
 function best(frames: number, pass: () => number): { ns: number; sink: number } {
   let sink = 0;
@@ -66,19 +82,10 @@ function filterRows(rounds: number): string[] {
       if (a !== (ref.match(fr.views[i]) !== 0)) throw new Error(`${expr}: verdicts differ on frame ${i}`);
       if (a) kept++;
     }
-    const { buf, offs, lens, views } = fr;
-    const jsPass = () => {
-      let acc = 0;
-      for (let r = 0; r < rounds; r++) {
-        for (let i = 0; i < n; i++) acc = (acc + js(buf, offs[i], lens[i])) | 0;
-      }
-      return acc;
-    };
-    const libPass = () => {
-      let acc = 0;
-      for (let r = 0; r < rounds; r++) for (let i = 0; i < n; i++) acc = (acc + ref.match(views[i])) | 0;
-      return acc;
-    };
+    const jsLoop = freshLoop("fn(buf, offs[i], lens[i])");
+    const libLoop = freshLoop("obj.match(views[i])");
+    const jsPass = () => jsLoop({ ...fr, fn: js }, rounds);
+    const libPass = () => libLoop({ ...fr, obj: ref }, rounds);
     const a = best(rounds * n, jsPass);
     const b = best(rounds * n, libPass);
     rows.push(
@@ -120,20 +127,16 @@ function dedupRows(rounds: number): string[] {
   for (const size of [64, 590, 1514]) {
     const fr = pack(spanFrames(size));
     const n = fr.offs.length;
-    const { buf, offs, lens } = fr;
     const d = new Dedup({ windowMs: 10 });
-    let clock = 0; // ns, 1 µs a frame: each round is 8 ms, so a round's copies never match the last round's
+    // Frame i of round r at (r × 20 ms + i µs): a round's two copies of a packet are a few µs apart, and
+    // rounds are 20 ms apart, so every packet is new again in each round (half the frames duplicates).
+    const loop = freshLoop(
+      "obj.isDuplicate(buf, offs[i], lens[i], 1700000000 + ((extra[0] + r) / 50 | 0), ((extra[0] + r) % 50) * 20000000 + i * 1000) ? 1 : 0",
+    );
+    const ctx = { ...fr, obj: d, extra: [0] };
     const pass = () => {
-      let acc = 0;
-      for (let r = 0; r < rounds; r++) {
-        for (let i = 0; i < n; i++) {
-          clock += 1000;
-          if (d.isDuplicate(buf, offs[i], lens[i], 1_700_000_000 + Math.floor(clock / 1e9), clock % 1e9)) {
-            acc++;
-          }
-        }
-        clock += 20_000_000; // 20 ms between rounds: every packet is new again
-      }
+      const acc = loop(ctx, rounds);
+      ctx.extra[0] += rounds;
       return acc;
     };
     const before = d.duplicates;
@@ -151,18 +154,13 @@ function dedupRows(rounds: number): string[] {
 function flowRows(rounds: number): string[] {
   const fr = pack(buildCorpus().map((c) => c.bytes));
   const n = fr.offs.length;
-  const { buf, offs, lens } = fr;
   const rows: string[] = [];
   for (const mode of ["flows", "addresses"] as const) {
     const h = new FlowHasher(mode);
     const g = new Rendezvous(3);
-    const { ns } = best(rounds * n, () => {
-      let acc = 0;
-      for (let r = 0; r < rounds; r++) {
-        for (let i = 0; i < n; i++) acc = (acc + g.pick(h.hash(buf, offs[i], lens[i]))) | 0;
-      }
-      return acc;
-    });
+    const loop = freshLoop("extra.pick(obj.hash(buf, offs[i], lens[i]))");
+    const ctx = { ...fr, obj: h, extra: g };
+    const { ns } = best(rounds * n, () => loop(ctx, rounds));
     rows.push(`| flow hash (${mode}) + pick of 3 | ${ns.toFixed(1)} | mixed corpus, ${n} frames |`);
   }
   return rows;

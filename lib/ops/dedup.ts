@@ -34,7 +34,8 @@
  * probability ≤ 8 × 2^−(64−b) per frame, at most 2^−42 ≈ 2.3e−13 with the largest table (one wrongful
  * drop in ~50 days at a sustained 1 Mpps), 2^−52 with the smallest.
  *
- * Allocation-free per frame. Pure: no Deno APIs.
+ * Allocation-free per frame (one `Int32Array` view is made per distinct underlying buffer, for the
+ * aligned word path: once for a ring). Pure: no Deno APIs.
  *
  * @module
  */
@@ -226,99 +227,147 @@ export class Dedup {
 
   /** Length of the normalised bytes of the last frame. */
   #normLen = 0;
+  /** Word view of the last buffer seen (made once per buffer: the ring's is made once). */
+  #words: Int32Array = new Int32Array(0);
+  #wordsOf: ArrayBufferLike | undefined;
 
   /**
-   * Hashes the normalised frame (module doc) into `lastHash1`/`lastHash2` and `#normLen`: the bytes
-   * are read as a stream of little-endian 32-bit words — MACs (12 bytes, unless skipped), then
-   * everything from the EtherType after the tags — with the ignored IP bytes masked to 0.
+   * Hashes the normalised frame (module doc) into `lastHash1`/`lastHash2` and `#normLen`.
+   *
+   * The body — everything from the EtherType after the tags — is read as little-endian 32-bit words in
+   * 16-byte stripes, each hash with four independent accumulators (xxHash32's structure: a chain of
+   * multiplies per word is latency-bound, four chains per hash let the CPU overlap them). The ignored IP
+   * bytes sit at fixed places in the first stripe (IPv4 TTL at body byte 10, checksum at 12–13; IPv6 hop
+   * limit at 9) and are masked there. The last 0–15 bytes and the MAC addresses are mixed in at the
+   * end, with the normalised length.
    */
   #fingerprint(buf: Uint8Array, off: number, len: number): void {
     const end = off + len;
-    let a = this.#seed1;
-    let b = this.#seed2;
-    let p = off; // start of the stream after the MACs
+    let p = off; // start of the body
     let nlen = len;
-    // Masked bytes: up to three positions (IPv4 TTL and checksum, or IPv6 hop limit); -1 = none.
-    let m0 = -1, m1 = -1, m2 = -1;
+    let keep2 = -1; // AND masks of body words 2 and 3 (the ignored IP bytes)
+    let keep3 = -1;
+    const macs = len >= 14 && !this.#skipMacs;
     if (len >= 14) {
       p = off + 12;
       while (p + 6 <= end && isTpid((buf[p] << 8) | buf[p + 1])) p += 4;
       const type = (buf[p] << 8) | buf[p + 1];
-      const ip = p + 2;
-      if (type === 0x0800 && ip + 20 <= end && buf[ip] >> 4 === 4) {
-        m0 = ip + 8;
-        m1 = ip + 10;
-        m2 = ip + 11;
-      } else if (type === 0x86dd && ip + 40 <= end && buf[ip] >> 4 === 6) {
-        m0 = ip + 7;
+      if (type === 0x0800 && p + 22 <= end && buf[p + 2] >> 4 === 4) {
+        keep2 = ~0x00ff0000; // TTL
+        keep3 = ~0x0000ffff; // header checksum
+      } else if (type === 0x86dd && p + 42 <= end && buf[p + 2] >> 4 === 6) {
+        keep2 = ~0x0000ff00; // hop limit
       }
-      nlen = end - p + (this.#skipMacs ? 0 : 12);
-      if (!this.#skipMacs) {
-        // The 12 MAC bytes: three words.
-        for (let q = off; q < off + 12; q += 4) {
-          const w = buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24);
-          a = lane1(a, w);
-          b = lane2(b, w);
-        }
-      }
+      nlen = end - p + (macs ? 12 : 0);
     }
-    // The rest, from p: whole words, then the tail. Words holding a masked byte are masked.
-    const mLast = m2 >= 0 ? m2 : m0;
+    const s1 = this.#seed1;
+    const s2 = this.#seed2;
+    let a1 = (s1 + P1 + P2) | 0, a2 = (s1 + P2) | 0, a3 = s1, a4 = (s1 - P1) | 0;
+    let b1 = (s2 + Q1 + Q2) | 0, b2 = (s2 + Q2) | 0, b3 = s2, b4 = (s2 - Q1) | 0;
     let q = p;
-    const whole = p + ((end - p) & ~3);
-    for (; q < whole; q += 4) {
-      let w = buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24);
-      if (q + 4 > m0 && q <= mLast) w &= keepMask(q, m0, m1, m2);
-      a = lane1(a, w);
-      b = lane2(b, w);
+    if (q + 16 <= end) {
+      const w0 = word(buf, q),
+        w1 = word(buf, q + 4),
+        w2 = word(buf, q + 8) & keep2,
+        w3 = word(buf, q + 12) & keep3;
+      a1 = roundA(a1, w0), a2 = roundA(a2, w1), a3 = roundA(a3, w2), a4 = roundA(a4, w3);
+      b1 = roundB(b1, w0), b2 = roundB(b2, w1), b3 = roundB(b3, w2), b4 = roundB(b4, w3);
+      q += 16;
+    }
+    const at = buf.byteOffset + q;
+    if ((at & 3) === 0 && q + 16 <= end) {
+      // Aligned: whole words from an Int32Array over the same memory (little-endian hosts only, which
+      // x86_64 and aarch64 are; the byte path below reads the same words on any host).
+      if (buf.buffer !== this.#wordsOf) {
+        this.#wordsOf = buf.buffer;
+        this.#words = new Int32Array(buf.buffer, 0, buf.buffer.byteLength >>> 2);
+      }
+      const words = this.#words;
+      let j = at / 4;
+      const stop = j + ((end - q) >>> 4) * 4;
+      for (; j < stop; j += 4) {
+        const w0 = words[j], w1 = words[j + 1], w2 = words[j + 2], w3 = words[j + 3];
+        a1 = roundA(a1, w0), a2 = roundA(a2, w1), a3 = roundA(a3, w2), a4 = roundA(a4, w3);
+        b1 = roundB(b1, w0), b2 = roundB(b2, w1), b3 = roundB(b3, w2), b4 = roundB(b4, w3);
+      }
+      q = stop * 4 - buf.byteOffset;
+    }
+    for (; q + 16 <= end; q += 16) {
+      const w0 = word(buf, q), w1 = word(buf, q + 4), w2 = word(buf, q + 8), w3 = word(buf, q + 12);
+      a1 = roundA(a1, w0), a2 = roundA(a2, w1), a3 = roundA(a3, w2), a4 = roundA(a4, w3);
+      b1 = roundB(b1, w0), b2 = roundB(b2, w1), b3 = roundB(b3, w2), b4 = roundB(b4, w3);
+    }
+    let a = (rotl(a1, 1) + rotl(a2, 7) + rotl(a3, 12) + rotl(a4, 18)) | 0;
+    let b = (rotl(b1, 3) + rotl(b2, 9) + rotl(b3, 14) + rotl(b4, 22)) | 0;
+    for (; q + 4 <= end; q += 4) {
+      const w = word(buf, q);
+      a = tailA(a, w);
+      b = tailB(b, w);
     }
     if (q < end) {
       let w = 0;
-      for (let i = 0; q + i < end; i++) {
-        const at = q + i;
-        if (at !== m0 && at !== m1 && at !== m2) w |= buf[at] << (i << 3);
+      for (let i = 0; q + i < end; i++) w |= buf[q + i] << (i << 3);
+      a = tailA(a, w);
+      b = tailB(b, w);
+    }
+    if (macs) {
+      for (let m = off; m < off + 12; m += 4) {
+        const w = word(buf, m);
+        a = tailA(a, w);
+        b = tailB(b, w);
       }
-      a = lane1(a, w);
-      b = lane2(b, w);
     }
     this.lastHash1 = fmix32(a ^ nlen) | 0;
-    this.lastHash2 = lane2Final(b ^ nlen) | 0;
+    this.lastHash2 = avalancheB(b ^ nlen) | 0;
     this.#normLen = nlen;
   }
 }
 
-/** The AND mask that zeroes, in the little-endian word at `q`, the bytes at `m0`, `m1`, `m2`. */
-function keepMask(q: number, m0: number, m1: number, m2: number): number {
-  let keep = -1;
-  if (m0 >= q && m0 < q + 4) keep &= ~(0xff << ((m0 - q) << 3));
-  if (m1 >= q && m1 < q + 4) keep &= ~(0xff << ((m1 - q) << 3));
-  if (m2 >= q && m2 < q + 4) keep &= ~(0xff << ((m2 - q) << 3));
-  return keep;
+// xxHash32's primes for the first hash; MurmurHash3's and two other odd constants for the second.
+const P1 = 0x9e3779b1 | 0;
+const P2 = 0x85ebca77 | 0;
+const P3 = 0xc2b2ae3d | 0;
+const P4 = 0x27d4eb2f | 0;
+const Q1 = 0xcc9e2d51 | 0;
+const Q2 = 0x1b873593 | 0;
+const Q3 = 0x85ebca6b | 0;
+const Q4 = 0x165667b1 | 0;
+
+/** Little-endian 32-bit word at `q` (the caller checked the bounds). */
+function word(buf: Uint8Array, q: number): number {
+  return buf[q] | (buf[q + 1] << 8) | (buf[q + 2] << 16) | (buf[q + 3] << 24);
 }
 
-/** MurmurHash3 x86_32 body step: the first hash. */
-function lane1(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+function rotl(x: number, r: number): number {
+  return (x << r) | (x >>> (32 - r));
 }
 
-/** xxHash32 round with its own primes: the second, independent hash. */
-function lane2(h: number, k: number): number {
-  h = (h + Math.imul(k, 0x85ebca77)) | 0;
-  h = (h << 13) | (h >>> 19);
-  return Math.imul(h, 0x9e3779b1);
+/** xxHash32 stripe round: bijective in the word and in the accumulator. */
+function roundA(acc: number, w: number): number {
+  return Math.imul(rotl((acc + Math.imul(w, P2)) | 0, 13), P1);
 }
 
-/** xxHash32's avalanche. */
-function lane2Final(h: number): number {
+/** The second hash's stripe round: same shape, other constants and rotation. */
+function roundB(acc: number, w: number): number {
+  return Math.imul(rotl((acc + Math.imul(w, Q1)) | 0, 15), Q2);
+}
+
+/** xxHash32's step for the last words. */
+function tailA(h: number, w: number): number {
+  return Math.imul(rotl((h + Math.imul(w, P3)) | 0, 17), P4);
+}
+
+/** The second hash's step for the last words. */
+function tailB(h: number, w: number): number {
+  return Math.imul(rotl((h + Math.imul(w, Q3)) | 0, 19), Q4);
+}
+
+/** xxHash32's final avalanche with the second hash's constants. */
+function avalancheB(h: number): number {
   h ^= h >>> 15;
-  h = Math.imul(h, 0x85ebca77);
+  h = Math.imul(h, Q3);
   h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae3d);
+  h = Math.imul(h, P3);
   h ^= h >>> 16;
   return h >>> 0;
 }

@@ -320,3 +320,26 @@ Deno.test("dedup: window and table size rules", () => {
   assertEquals(d.entries, 1 << 15);
   assertEquals(d.tableBytes, (1 << 15) * DEDUP_ENTRY_BYTES);
 });
+
+Deno.test("dedup: the fingerprint is the same at every alignment (word and byte paths agree)", () => {
+  const p = packets(6);
+  for (const make of p) {
+    for (
+      const tags of [[], [{ tpid: 0x8100, vid: 5 }], [{ tpid: 0x88a8, vid: 5 }, { tpid: 0x8100, vid: 6 }]]
+    ) {
+      const f = make(tags, 64);
+      const d = new Dedup({ windowMs: 10, entries: DEDUP_ENTRIES_MIN });
+      const seen = new Set<string>();
+      for (let align = 0; align < 8; align++) {
+        // A fresh buffer per alignment, and a subarray with its own byteOffset, to cover both.
+        const backing = new Uint8Array(f.length + 16).fill(0xa5);
+        backing.set(f, align);
+        const view = backing.subarray(align & 4);
+        d.isDuplicate(view, align & 3, f.length, 1, align);
+        seen.add(`${d.lastHash1},${d.lastHash2}`);
+      }
+      assertEquals(seen.size, 1, `${f.length} bytes, ${tags.length} tags`);
+      assertEquals(d.duplicates, 7);
+    }
+  }
+});
