@@ -228,7 +228,7 @@ export class OfflineFilter {
 
   /** Compiles `expr` with libpcap (see {@linkcode compileFilter} for the errors). */
   constructor(expr: string, snaplen = DEFAULT_SNAPLEN) {
-    this.expr = expr;
+    this.expr = expr === PROGRAM_GIVEN ? "(hand-built program)" : expr;
     this.#run = libpcap().symbols.pcap_offline_filter;
     if (expr === PROGRAM_GIVEN) return;
     compileInto(expr, snaplen, this.#prog);
