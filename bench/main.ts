@@ -1,6 +1,7 @@
 /**
- * `deno task bench`: the ring, replication and encapsulation benchmarks, each against peers measured in
- * the same run. `--only ring|replicate|encap` runs one part; `--quick` shortens the replication part.
+ * `deno task bench`: the ring, replication, encapsulation and packet-broker (filter, dedup, flow hash)
+ * benchmarks, each against peers measured in the same run. `--only ring|replicate|encap|filter` runs one
+ * part; `--quick` shortens the replication and filter parts.
  * Needs root for the parts that build network namespaces.
  * @module
  */
@@ -8,6 +9,7 @@ import { parseArgs } from "node:util";
 import { benchRing } from "./ring.ts";
 import { benchReplicate } from "./replicate/mod.ts";
 import { benchEncap } from "./encap.ts";
+import { benchFilter } from "./filter.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -17,6 +19,7 @@ const parts: [string, () => Promise<string>][] = [
   ["ring", benchRing],
   ["replicate", () => benchReplicate({ quick: values.quick })],
   ["encap", benchEncap],
+  ["filter", () => benchFilter({ quick: values.quick })],
 ];
 console.log(
   `# fluxcap benchmarks (${

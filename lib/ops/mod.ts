@@ -35,3 +35,32 @@ export {
   dropReasonOf,
 } from "../ring/reasons.ts";
 export { FramePipeline, MAX_GROWTH, TPID_8021AD, TPID_8021Q, TPID_QINQ, VlanAction } from "./pipeline.ts";
+export {
+  BPF_MAX_INSNS,
+  BPF_MEMWORDS,
+  type BpfFilter,
+  type BpfInsn,
+  compileBpf,
+  type CompiledExpression,
+  compileExpression,
+  type FilterCompiler,
+  MAX_BLOCK_DEPTH,
+  translateBpf,
+  type TranslateOptions,
+  validateBpf,
+  vlanOnly,
+} from "./bpf.ts";
+export { type BalanceMode, FlowHasher, FlowKind, MAX_MEMBERS, Rendezvous } from "./flow.ts";
+export {
+  Dedup,
+  DEDUP_DEFAULT_RATE,
+  DEDUP_ENTRIES_MAX,
+  DEDUP_ENTRIES_MIN,
+  DEDUP_ENTRY_BYTES,
+  DEDUP_MS_MAX,
+  DEDUP_MS_MIN,
+  DEDUP_WAYS,
+  dedupEntries,
+  type DedupOptions,
+  validateDedupMs,
+} from "./dedup.ts";
