@@ -57,7 +57,18 @@ type Libpcap = Deno.DynamicLibrary<typeof SYMBOLS>;
 let opened: Libpcap | undefined;
 
 /**
- * Opens the first of `names` that loads, with fluxcap's symbol table. Throws a {@linkcode FluxError}
+ * libpcap could not be loaded: a runtime failure (exit status 1), not a mistake in the command line
+ * (a filter expression libpcap refuses is one, and is reported as such by the caller).
+ */
+export class LibpcapMissing extends FluxError {
+  constructor(message: string) {
+    super(message);
+    this.name = "LibpcapMissing";
+  }
+}
+
+/**
+ * Opens the first of `names` that loads, with fluxcap's symbol table. Throws a {@linkcode LibpcapMissing}
  * whose one-line message names the library and the Debian package when none loads. A missing
  * `--allow-ffi` permission is rethrown as is. Most callers want {@linkcode libpcap}, which caches.
  *
@@ -79,7 +90,7 @@ export function openLibpcap(names: readonly string[] = LIBPCAP_NAMES): Libpcap {
       if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) throw e;
     }
   }
-  throw new FluxError(
+  throw new LibpcapMissing(
     `Cannot load libpcap (tried ${names.join(", ")}): filter expressions other than 'vlan <id>' need it; ` +
       `install the Debian package ${LIBPCAP_PACKAGE}`,
   );

@@ -57,8 +57,8 @@ export class RingIngest implements Ingest {
     if (at < 0) return this.drop(DropReason.oversize); // larger than a ring record can hold
     const pipe = this.#pipe;
     const out = tpid === 0
-      ? pipe.applyRx(buf, off, len, w.data, at)
-      : pipe.applyRxVlan(buf, off, len, tpid, tci, w.data, at);
+      ? pipe.applyRx(buf, off, len, w.data, at, wire, sec, nsec)
+      : pipe.applyRxVlan(buf, off, len, tpid, tci, w.data, at, wire, sec, nsec);
     if (out < 0) {
       w.cancel();
       return this.drop(-1 - out);

@@ -59,7 +59,7 @@ export function runTx(job: TxJob, ctx: LoopContext): void {
     };
   let sink: Sink;
   try {
-    sink = openSink(job.sink, { log, counters });
+    sink = openSink(job.sink, { log, counters, reader: () => reader ?? undefined });
   } catch (e) {
     if (e instanceof OutputClosed) return; // stdout's reader went away before anything was written
     throw e;
@@ -134,7 +134,7 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
       if (passthrough) {
         whole.headLen = len;
       } else {
-        const v = pipe.decide(data, off, len);
+        const v = pipe.decide(data, off, len, wire, reader.secs[i], reader.nsecs[i]);
         if (v < 0) {
           verdict[i] = -1 - v;
           continue;

@@ -15,6 +15,8 @@ import type { RingSnapshot } from "../ring/mod.ts";
 export function opsText(ops: OpsConfig): string {
   const parts: string[] = [];
   if (ops.filterVlan !== undefined) parts.push(`-f 'vlan ${ops.filterVlan}'`);
+  if (ops.filter !== undefined) parts.push(`-f '${ops.filter.expr.replace(/'/g, `'\\''`)}'`);
+  if (ops.dedupMs !== undefined) parts.push(`--dedup ${ops.dedupMs}`);
   if (ops.keepPercent !== undefined) parts.push(`-d ${ops.keepPercent}`);
   if (ops.vlan !== undefined) parts.push(`-V ${ops.vlan}`);
   if (ops.stripVlan) parts.push("-Q");
@@ -61,8 +63,8 @@ export function verboseTicker(ringName: string, side: "rx" | "tx", log: (s: stri
               `${s.frames} frames, kernel drops ${s.kernelDrops}${dropped ? `, dropped: ${dropped}` : ""}`,
           );
         } else {
-          const me = s.readers.find((r) => r.pid === Deno.pid);
-          const was = prev.readers.find((r) => r.pid === Deno.pid);
+          const me = s.readers.find((r) => r.pid === Deno.pid && r.kind !== "member");
+          const was = prev.readers.find((r) => r.pid === Deno.pid && r.kind !== "member");
           if (me && was) {
             const dropped = Object.entries(me.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`)
               .join(", ");

@@ -11,8 +11,14 @@ import { UsageError } from "../errors.ts";
 
 import { ifIndex, resolveHost, routeTo } from "../net/mod.ts";
 import { MAGIC } from "../ring/mod.ts";
-import type { TransmitSettings } from "../settings/mod.ts";
-import { checkRawSocket, resolveTarget, type SinkConfig } from "../sinks/mod.ts";
+import type { NicSinkSettings, TransmitSettings, TunnelSinkSettings } from "../settings/mod.ts";
+import {
+  checkRawSocket,
+  type NicSinkConfig,
+  resolveTarget,
+  type SinkConfig,
+  type TunnelSinkConfig,
+} from "../sinks/mod.ts";
 import { checkRing, opsText, verboseTicker } from "./common.ts";
 
 /** Runs the transmit mode; resolves to the exit status. */
@@ -26,28 +32,48 @@ export async function runTransmit(s: TransmitSettings, log: (s: string) => void)
   });
 }
 
+/** A NIC output checked against the host (the interface exists), and its -v text. */
+function nicConfig(k: NicSinkSettings): { sink: NicSinkConfig; text: string } {
+  ifIndex(k.iface);
+  const how = `${k.txRing ? "PACKET_TX_RING" : "sendmmsg"}${k.qdiscBypass ? ", qdisc bypass" : ""}`;
+  return { sink: k, text: `on "${k.iface}" with ${how}` };
+}
+
+/** A tunnel output with its peer resolved and routed, and its -v text. */
+function tunnelConfig(k: TunnelSinkSettings): { sink: TunnelSinkConfig; text: string } {
+  const dst = resolveHost(k.host);
+  const route = routeTo(dst);
+  checkRawSocket(dst.family);
+  const what = k.tunnel === "vxlan"
+    ? `VXLAN VNI ${k.key ?? 0} to UDP port ${k.port}`
+    : `${k.tunnel.toUpperCase()}${k.key !== undefined ? ` key ${k.key}` : ""}`;
+  return {
+    sink: { ...k, dst },
+    text: `as ${what} to ${formatIp(dst)} from ${formatIp(route.src)} (path MTU ${route.mtu})`,
+  };
+}
+
 /** The sink's settings with the host's answers (addresses, routes, file target), and a -v line. */
 function sinkConfig(s: TransmitSettings): { sink: SinkConfig; text: string } {
   const k = s.sink;
   switch (k.kind) {
     case "nic": {
       checkRing(s.ring);
-      ifIndex(k.iface);
-      const how = `${k.txRing ? "PACKET_TX_RING" : "sendmmsg"}${k.qdiscBypass ? ", qdisc bypass" : ""}`;
-      return { sink: k, text: `sending ring "${s.ring}" on "${k.iface}" with ${how}` };
+      const nic = nicConfig(k);
+      return { sink: nic.sink, text: `sending ring "${s.ring}" ${nic.text}` };
     }
     case "tunnel": {
-      const dst = resolveHost(k.host);
-      const route = routeTo(dst);
+      const t = tunnelConfig(k);
       checkRing(s.ring);
-      checkRawSocket(dst.family);
-      const what = k.tunnel === "vxlan"
-        ? `VXLAN VNI ${k.key ?? 0} to UDP port ${k.port}`
-        : `${k.tunnel.toUpperCase()}${k.key !== undefined ? ` key ${k.key}` : ""}`;
+      return { sink: t.sink, text: `sending ring "${s.ring}" ${t.text}` };
+    }
+    case "group": {
+      const members = k.members.map((m) => m.kind === "nic" ? nicConfig(m) : tunnelConfig(m));
+      checkRing(s.ring);
       return {
-        sink: { ...k, dst },
-        text: `sending ring "${s.ring}" as ${what} to ${formatIp(dst)} from ${formatIp(route.src)} ` +
-          `(path MTU ${route.mtu})`,
+        sink: { kind: "group", members: members.map((m) => m.sink), balance: k.balance, name: k.name },
+        text: `sending ring "${s.ring}" to an output group of ${members.length}, each frame to one member ` +
+          `by its ${k.balance === "flows" ? "flow" : "addresses"} (${members.map((m) => m.text).join("; ")})`,
       };
     }
     case "file": {

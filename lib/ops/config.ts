@@ -1,10 +1,12 @@
 /**
  * Configuration of the per-frame operations (fluxcap 3.2 flags `-V`, `-Q`, `-f 'vlan n'`, `-d`, `-s`,
- * `-D`) and its validation. Validation happens once, at configuration time; the pipeline itself never
- * fails on a frame.
+ * `-D`, plus `-f EXPR` and `--dedup MS`) and its validation. Validation happens once, at configuration
+ * time; the pipeline itself never fails on a frame.
  *
  * @module
  */
+import type { BpfInsn } from "./bpf.ts";
+import { validateDedupMs } from "./dedup.ts";
 
 /** Frame operations for one direction, as given on the command line. All fields optional. */
 export interface OpsConfig {
@@ -14,6 +16,14 @@ export interface OpsConfig {
   stripVlan?: boolean;
   /** `-f 'vlan n'`: keep only frames whose outer tag has VID n (0..4095); see {@linkcode parseVlanFilter}. */
   filterVlan?: number;
+  /**
+   * `-f EXPR` (any pcap-filter expression but `vlan n` alone): the expression as typed and the classic
+   * BPF program libpcap compiled it into, in the main thread (plain objects: it travels in the job).
+   * The pipeline translates it into JavaScript once and runs it on each frame as it was on the wire.
+   */
+  filter?: { expr: string; program: BpfInsn[] };
+  /** `--dedup MS`: drop a frame identical to one kept in the last MS milliseconds (1..1000). */
+  dedupMs?: number;
   /** `-d p`: keep about p percent of the frames (0..100, fractions allowed), at random. */
   keepPercent?: number;
   /** `-s n`: truncate frames to n bytes after all other operations; 0 or absent means no limit. */
@@ -86,7 +96,7 @@ function isLength(v: unknown): boolean {
  */
 export function validateOps(cfg: OpsConfig, side?: OpsSide): Error | null {
   if (cfg === null || typeof cfg !== "object") return new Error(`Invalid frame operations "${cfg}"`);
-  const { vlan, stripVlan, filterVlan, keepPercent, snaplen, trimTail, seed } = cfg;
+  const { vlan, stripVlan, filterVlan, filter, dedupMs, keepPercent, snaplen, trimTail, seed } = cfg;
   if (vlan !== undefined) {
     if (typeof vlan !== "number" || !Number.isInteger(vlan)) {
       return new Error(`VLAN id "${vlan}" is not an integer`);
@@ -109,6 +119,21 @@ export function validateOps(cfg: OpsConfig, side?: OpsSide): Error | null {
     ) {
       return new Error(`VLAN filter id "${filterVlan}" is out of range 0..4095`);
     }
+  }
+  if (filter !== undefined) {
+    if (
+      filter === null || typeof filter !== "object" || typeof filter.expr !== "string" ||
+      !Array.isArray(filter.program) || filter.program.length === 0
+    ) {
+      return new Error(`Filter "${filter?.expr}" has no compiled program`);
+    }
+    if (filterVlan !== undefined) {
+      return new Error(`Cannot combine the VLAN filter "vlan ${filterVlan}" with filter "${filter.expr}"`);
+    }
+  }
+  if (dedupMs !== undefined) {
+    const bad = validateDedupMs(dedupMs);
+    if (bad) return bad;
   }
   if (keepPercent !== undefined) {
     if (typeof keepPercent !== "number" || !(keepPercent >= 0 && keepPercent <= 100)) {

@@ -7,7 +7,8 @@
  * tags (TPID 0x8100, 0x88a8 or 0x9100, as many as there are), and, when the payload is IPv4 (version 4,
  * 20 header bytes present), with the TTL and the header checksum read as 0, or IPv6 (40 header bytes
  * present) with the hop limit read as 0. MAC addresses count (`ignoreMacs` drops them from the
- * comparison, for copies taken on both sides of a router, which rewrites them). Everything else, the
+ * comparison, for copies taken on both sides of a router, which rewrites them; `ignoreMacs: "ip"` only
+ * for IPv4 and IPv6 frames, whose L3 packet identifies them, what `--dedup` uses). Everything else, the
  * length included, counts.
  *
  * ## Time
@@ -102,8 +103,11 @@ export interface DedupOptions {
   rate?: number;
   /** Table entries, a power of two in [2^12, 2^22]; overrides the sizing rule (tests). */
   entries?: number;
-  /** Leave the MAC addresses out of the comparison (copies from both sides of a router). */
-  ignoreMacs?: boolean;
+  /**
+   * Leave the MAC addresses out of the comparison (copies from both sides of a router): `true` for every
+   * frame, `"ip"` for IPv4 and IPv6 frames only (a non-IP frame is not routed: its MACs stay part of it).
+   */
+  ignoreMacs?: boolean | "ip";
   /** Varies the hashes (default 0). */
   seed?: number;
 }
@@ -144,7 +148,7 @@ export class Dedup {
   #h2: Int32Array;
   #len: Int32Array;
   #time: Float64Array;
-  #skipMacs: boolean;
+  #macMode: number; // 0 compare MACs, 1 never, 2 not for IP frames
   #seed1: number;
   #seed2: number;
 
@@ -171,7 +175,7 @@ export class Dedup {
     this.#h2 = new Int32Array(entries);
     this.#len = new Int32Array(entries);
     this.#time = new Float64Array(entries).fill(-Infinity);
-    this.#skipMacs = opts.ignoreMacs === true;
+    this.#macMode = opts.ignoreMacs === true ? 1 : opts.ignoreMacs === "ip" ? 2 : 0;
     this.#seed1 = fmix32((opts.seed ?? 0) ^ 0x5bd1e995) | 0;
     this.#seed2 = fmix32((opts.seed ?? 0) ^ 0x27d4eb2f) | 0;
   }
@@ -243,7 +247,7 @@ export class Dedup {
     let nlen = len;
     let keep2 = -1; // AND masks of body words 2 and 3 (the ignored IP bytes)
     let keep3 = -1;
-    const macs = len >= 14 && !this.#skipMacs;
+    let macs = false;
     if (len >= 14) {
       p = off + 12;
       while (p + 6 <= end && isVlanTpid((buf[p] << 8) | buf[p + 1])) p += 4;
@@ -254,6 +258,8 @@ export class Dedup {
       } else if (type === 0x86dd && p + 42 <= end && buf[p + 2] >> 4 === 6) {
         keep2 = ~0x0000ff00; // hop limit
       }
+      const mode = this.#macMode;
+      macs = mode === 0 || (mode === 2 && keep2 === -1); // keep2 !== -1: an IPv4 or IPv6 frame
       nlen = end - p + (macs ? 12 : 0);
     }
     const s1 = this.#seed1;

@@ -1,6 +1,6 @@
 /**
- * The compiled per-frame pipeline: filter → sample → VLAN → snaplen → trim, in that order (fluxcap
- * 3.2's: `-s 100 -D 4` gives 96-byte frames).
+ * The compiled per-frame pipeline: filter → dedup → sample → VLAN → snaplen → trim, in that order
+ * (fluxcap 3.2's for the ones it had: `-s 100 -D 4` gives 96-byte frames).
  *
  * Built once from an {@linkcode OpsConfig}; each frame costs one call. `decide` never allocates; the copy
  * in `emit`/`applyRx` creates one short-lived `subarray` view per segment longer than 24 bytes (V8 has
@@ -24,6 +24,17 @@
  * - An *outer tag* is a TPID 0x8100 (802.1Q), 0x88a8 (802.1ad) or 0x9100 (pre-standard QinQ) at byte 12
  *   of a frame of at least 18 bytes. Only the outer tag is ever looked at or changed.
  * - `filterVlan n`: keep only frames whose outer tag has VID n; untagged frames are `filtered`.
+ * - `filter` (a pcap-filter expression compiled by libpcap into classic BPF, translated once into
+ *   JavaScript by `bpf.ts`): keep the frames the program accepts, run on the frame as it was on the wire
+ *   (VLAN tags in band) with its captured length and its length on the wire (the optional `wire`
+ *   argument), exactly as tcpdump runs it on a capture file of those frames; the others are `filtered`.
+ *   For a frame whose outer tag is out of band, the wire frame is first rebuilt in a scratch buffer
+ *   (tag back at byte 12): the one copy of the pipeline, made only then.
+ * - `dedupMs` (`--dedup`): drop a frame identical to one kept within that many milliseconds of its own
+ *   time stamp (the optional `sec`, `nsec` arguments), as `duplicate`; "identical" ignores VLAN tags,
+ *   the IPv4 TTL and header checksum, the IPv6 hop limit, and for IPv4/IPv6 frames the MAC addresses
+ *   (see `dedup.ts`; a SPAN session of a router's two sides shows one packet with other MACs and a TTL
+ *   one lower). The table is sized for {@linkcode DEDUP_DEFAULT_RATE} frames a second.
  * - `keepPercent p`: keep each frame with probability p/100 (xorshift32; 100 keeps all and 0 drops all
  *   without drawing). Dropped frames are `sampled`.
  * - `vlan v` on rx: an existing outer tag is replaced *as a whole* by `0x8100, TCI = v` (PCP and DEI
@@ -47,6 +58,8 @@
  */
 
 import { type OpsConfig, type OpsSide, validateOps } from "./config.ts";
+import { type BpfFilter, compileBpf } from "./bpf.ts";
+import { Dedup, DEDUP_DEFAULT_RATE } from "./dedup.ts";
 import { ETHERTYPE_QINQ, ETHERTYPE_QINQ_9100, ETHERTYPE_VLAN, isVlanTpid } from "../codec/mod.ts";
 import { DropReason } from "../ring/reasons.ts";
 
@@ -152,6 +165,11 @@ export class FramePipeline {
   readonly #rx: boolean;
   readonly #needHeader: boolean;
   readonly #filter: number; // -1: none
+  readonly #bpf: BpfFilter | null;
+  /** The duplicate filter (`--dedup`), or null. */
+  readonly dedup: Dedup | null;
+  /** Where an out-of-band tag is put back for the BPF program (grown on demand). */
+  #scratch = new Uint8Array(0);
   readonly #tag: boolean;
   readonly #strip: boolean;
   readonly #sampleMode: number; // 0 keep all, 1 drop all, 2 draw
@@ -171,6 +189,10 @@ export class FramePipeline {
     this.config = Object.freeze({ ...cfg });
     this.#rx = side === "rx";
     this.#filter = cfg.filterVlan ?? -1;
+    this.#bpf = cfg.filter ? compileBpf(cfg.filter.program) : null;
+    this.dedup = cfg.dedupMs
+      ? new Dedup({ windowMs: cfg.dedupMs, rate: DEDUP_DEFAULT_RATE, ignoreMacs: "ip", seed: cfg.seed })
+      : null;
     this.#tag = cfg.vlan !== undefined;
     this.#strip = cfg.stripVlan === true;
     this.#needHeader = this.#filter >= 0 || this.#tag || this.#strip;
@@ -190,7 +212,8 @@ export class FramePipeline {
       this.tagBytes[3] = vid & 0xff;
     }
     this.tag = this.tagBytes;
-    this.passthrough = !this.#needHeader && this.#sampleMode === 0 && this.#trim === 0 && this.#snap === 0;
+    this.passthrough = !this.#needHeader && this.#sampleMode === 0 && this.#trim === 0 && this.#snap === 0 &&
+      this.#bpf === null && this.dedup === null;
   }
 
   #drop(reason: number): number {
@@ -207,12 +230,14 @@ export class FramePipeline {
 
   /**
    * Runs the pipeline over `buf[off, off + len)` without writing anything; fills the result fields.
-   * Consumes one PRNG draw when sampling is between 0 and 100 %.
+   * Consumes one PRNG draw when sampling is between 0 and 100 %. `wire` is the frame's length on the
+   * wire (for the BPF filter's `len`, `greater`, `less`; default `len`); `sec`, `nsec` its time stamp
+   * (for `--dedup`; default 0).
    *
    * @returns the output length (≥ 0) when kept, else `-1 - reason`.
    */
-  decide(buf: Uint8Array, off: number, len: number): number {
-    return this.#decide(buf, off, len, 0, 0);
+  decide(buf: Uint8Array, off: number, len: number, wire = len, sec = 0, nsec = 0): number {
+    return this.#decide(buf, off, len, 0, 0, wire, sec, nsec);
   }
 
   /**
@@ -221,17 +246,37 @@ export class FramePipeline {
    * was on the wire*, i.e. with `tpid, tci` at byte 12. Without an `-V`/`-Q` the tag is written back
    * (a tag segment from {@linkcode tag}); `-Q` simply leaves it out, `-V` replaces it. `tpid` 0 means
    * "no out-of-band tag" (same as `decide`). `origLen` reports the wire length (`len + 4`). With `-V` the out-of-band tag is replaced on either side (meant for rx).
+   * `wire` is the length the kernel reported, without the out-of-band tag (default `len`); the BPF
+   * filter sees it 4 bytes longer, as on the wire.
    */
-  decideVlan(buf: Uint8Array, off: number, len: number, tpid: number, tci: number): number {
-    return this.#decide(buf, off, len, tpid & 0xffff, tci & 0xffff);
+  decideVlan(
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    tpid: number,
+    tci: number,
+    wire = len,
+    sec = 0,
+    nsec = 0,
+  ): number {
+    return this.#decide(buf, off, len, tpid & 0xffff, tci & 0xffff, wire, sec, nsec);
   }
 
-  #decide(buf: Uint8Array, off: number, len: number, mTpid: number, mTci: number): number {
+  #decide(
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    mTpid: number,
+    mTci: number,
+    wire: number,
+    sec: number,
+    nsec: number,
+  ): number {
     if (!(off >= 0 && len >= 0 && off + len <= buf.length) || (off | 0) !== off || (len | 0) !== len) {
       this.origLen = 0;
       return this.#drop(DropReason.malformed);
     }
-    if (mTpid !== 0) return this.#decideMeta(buf, off, len, mTpid, mTci);
+    if (mTpid !== 0) return this.#decideMeta(buf, off, len, mTpid, mTci, wire, sec, nsec);
     this.origLen = len;
     this.tag = this.tagBytes;
 
@@ -253,6 +298,12 @@ export class FramePipeline {
 
     // 1. filter
     if (this.#filter >= 0 && vid !== this.#filter) return this.#drop(DropReason.filtered);
+    if (this.#bpf !== null && this.#bpf(buf, off, len, wire) === 0) return this.#drop(DropReason.filtered);
+
+    // 1b. duplicates
+    if (this.dedup !== null && this.dedup.isDuplicate(buf, off, len, sec, nsec)) {
+      return this.#drop(DropReason.duplicate);
+    }
 
     // 2. sample
     if (this.#sampleMode !== 0 && !this.#sample()) return this.#drop(DropReason.sampled);
@@ -301,12 +352,38 @@ export class FramePipeline {
   }
 
   /** `#decide` for a frame with an out-of-band outer tag `mTpid, mTci` (logically at byte 12). */
-  #decideMeta(buf: Uint8Array, off: number, len: number, mTpid: number, mTci: number): number {
+  #decideMeta(
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    mTpid: number,
+    mTci: number,
+    wire: number,
+    sec: number,
+    nsec: number,
+  ): number {
     this.origLen = len + VLAN_TAG_LEN;
     // The logical frame needs its MACs; a header operation needs the inner EtherType too.
     if (len < MACS_LEN || (len < ETH_HLEN && this.#needHeader)) return this.#drop(DropReason.malformed);
     // 1. filter (on the out-of-band tag: it is the outer one)
     if (this.#filter >= 0 && (mTci & 0x0fff) !== this.#filter) return this.#drop(DropReason.filtered);
+    if (this.#bpf !== null) {
+      // The program reads the frame as it was on the wire: rebuild it with the tag at byte 12.
+      const n = len + VLAN_TAG_LEN;
+      if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, 2048));
+      const w = this.#scratch;
+      copyBytes(buf, off, w, 0, MACS_LEN);
+      w[12] = mTpid >> 8;
+      w[13] = mTpid & 0xff;
+      w[14] = mTci >> 8;
+      w[15] = mTci & 0xff;
+      copyBytes(buf, off + MACS_LEN, w, MACS_LEN + VLAN_TAG_LEN, len - MACS_LEN);
+      if (this.#bpf(w, 0, n, wire + VLAN_TAG_LEN) === 0) return this.#drop(DropReason.filtered);
+    }
+    // 1b. duplicates (tags do not count: the frame without its outer tag is the same frame)
+    if (this.dedup !== null && this.dedup.isDuplicate(buf, off, len, sec, nsec)) {
+      return this.#drop(DropReason.duplicate);
+    }
     // 2. sample
     if (this.#sampleMode !== 0 && !this.#sample()) return this.#drop(DropReason.sampled);
     // 3. VLAN
@@ -421,8 +498,17 @@ export class FramePipeline {
    *
    * @returns bytes written (≥ 0), or `-1 - reason` for a drop.
    */
-  applyRx(src: Uint8Array, srcOff: number, srcLen: number, dst: Uint8Array, dstOff: number): number {
-    const v = this.#decide(src, srcOff, srcLen, 0, 0);
+  applyRx(
+    src: Uint8Array,
+    srcOff: number,
+    srcLen: number,
+    dst: Uint8Array,
+    dstOff: number,
+    wire = srcLen,
+    sec = 0,
+    nsec = 0,
+  ): number {
+    const v = this.#decide(src, srcOff, srcLen, 0, 0, wire, sec, nsec);
     if (v < 0) return v;
     if (!(dstOff >= 0 && dstOff + v <= dst.length)) return this.#drop(DropReason.oversize);
     return this.emit(src, srcOff, dst, dstOff);
@@ -430,7 +516,8 @@ export class FramePipeline {
 
   /**
    * {@linkcode applyRx} for a frame whose outer tag is out of band (see {@linkcode decideVlan}); the
-   * written frame has the tag back in band unless `-Q`/`-V` said otherwise. `tpid` 0: no tag.
+   * written frame has the tag back in band unless `-Q`/`-V` said otherwise. `tpid` 0: no tag. `wire`:
+   * the kernel's length, without the out-of-band tag.
    */
   applyRxVlan(
     src: Uint8Array,
@@ -440,8 +527,11 @@ export class FramePipeline {
     tci: number,
     dst: Uint8Array,
     dstOff: number,
+    wire = srcLen,
+    sec = 0,
+    nsec = 0,
   ): number {
-    const v = this.#decide(src, srcOff, srcLen, tpid & 0xffff, tci & 0xffff);
+    const v = this.#decide(src, srcOff, srcLen, tpid & 0xffff, tci & 0xffff, wire, sec, nsec);
     if (v < 0) return v;
     if (!(dstOff >= 0 && dstOff + v <= dst.length)) return this.#drop(DropReason.oversize);
     return this.emit(src, srcOff, dst, dstOff);

@@ -33,6 +33,8 @@ export class RingError extends FluxError {
 
 /** Geometry read from (and validated against) a ring header. */
 export interface RingGeometry {
+  /** Format version of the file (1 or 2; both are read and written alike, see layout.ts). */
+  version: number;
   fileSize: number;
   dataOffset: number;
   dataSize: number;
@@ -54,7 +56,11 @@ export function validateHeader(h: Uint8Array, actualSize: number): RingGeometry 
   }
   const dv = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const version = dv.getUint32(L.H_VERSION, true);
-  if (version !== L.VERSION) return `unsupported ring version ${version} (this fluxcap reads ${L.VERSION})`;
+  if (!L.VERSIONS_READ.includes(version)) {
+    return `unsupported ring version ${version} (this fluxcap reads versions ${
+      L.VERSIONS_READ.join(" and ")
+    })`;
+  }
   const headerSize = dv.getUint32(L.H_HEADER_SIZE, true);
   const fileSize = Number(dv.getBigUint64(L.H_FILE_SIZE, true));
   const dataOffset = Number(dv.getBigUint64(L.H_DATA_OFFSET, true));
@@ -81,6 +87,7 @@ export function validateHeader(h: Uint8Array, actualSize: number): RingGeometry 
     return "corrupt header (unaligned head/tail)";
   }
   return {
+    version,
     fileSize,
     dataOffset,
     dataSize,

@@ -8,7 +8,10 @@
 
 /** "FLUXRNG1" */
 export const MAGIC: Uint8Array = new Uint8Array([0x46, 0x4c, 0x55, 0x58, 0x52, 0x4e, 0x47, 0x31]);
-export const VERSION = 1;
+/** Format version written at creation (see `lib/ring/README.md`, "Versions"). */
+export const VERSION = 2;
+/** Format versions this fluxcap opens: 1 (eight drop-reason slots) and 2 (sixteen). */
+export const VERSIONS_READ: readonly number[] = [1, 2];
 
 // ---- header: geometry (written once at creation, validated at every open) ----
 export const H_MAGIC = 0; // 8 bytes
@@ -37,6 +40,7 @@ export const H_WRITER_DESC = 192; // 64 bytes UTF-8, NUL padded ("rx eth1")
 export const H_WRITER_DROPS = 256; // 8 × u64, writer-side drops by reason (see DROP_REASONS)
 export const H_KERNEL_PACKETS = 320; // u64 packets the kernel saw (tp_packets, drops included)
 export const H_COMMIT_SEQ = 328; // i32 seqlock over (FRAMES, HEAD): odd while a commit updates them
+export const H_WRITER_DROPS_EXT = 384; // 8 × u64, writer-side drops by reason 8..15 (version 2; zero in 1)
 export const DESC_LEN = 64;
 
 // ---- reader slots ----
@@ -55,6 +59,7 @@ export const S_ATTACHED_NS = 112; // u64 CLOCK_REALTIME at attach
 export const S_KIND = 120; // u32 ReaderKind
 export const S_SLEEPING = 124; // i32 1 while in FUTEX_WAIT
 export const S_DESC = 128; // 64 bytes UTF-8
+export const S_DROPS_EXT = 192; // 8 × u64 drops by reason 8..15 (version 2; zero in version 1)
 
 export const HEADER_SIZE = 20480; // SLOTS_OFFSET + MAX_READERS*SLOT_SIZE rounded up to pages
 export const DATA_OFFSET = HEADER_SIZE;
@@ -78,11 +83,37 @@ export const MAX_RING_SIZE = 4 * 1024 * 1024 * 1024 - ALIGN;
 export const MAX_FRAME_LIMIT = 65535;
 
 /** Drop reasons, in slot order, for both the writer and each reader: part of the file format. */
-export { DROP_REASONS, DropReason, type DropReasonName } from "./reasons.ts";
+export { DROP_REASON_SLOTS, DROP_REASONS, DropReason, type DropReasonName } from "./reasons.ts";
 
-/** What a reader is, for the watch view. */
-export const ReaderKind = { other: 0, nic: 1, tunnel: 2, file: 3 } as const;
-export const READER_KIND_NAMES = ["other", "nic", "tunnel", "file"] as const;
+/** Byte offset (in the file) of the writer's drop counter for reason `r` (0..15). */
+export function writerDropAt(r: number): number {
+  return r < 8 ? H_WRITER_DROPS + 8 * r : H_WRITER_DROPS_EXT + 8 * (r - 8);
+}
+
+/** Byte offset, in a reader slot, of its drop counter for reason `r` (0..15). */
+export function readerDropAt(r: number): number {
+  return r < 8 ? S_DROPS + 8 * r : S_DROPS_EXT + 8 * (r - 8);
+}
+
+/**
+ * What a reader is, for the watch view. `member`: one member of an output group (`-tx -i eth2,eth3`),
+ * whose counters the group's process keeps; its group's own reader is the slot in bits 16..23 of the
+ * kind word minus 1 (see {@linkcode memberKind}).
+ */
+export const ReaderKind = { other: 0, nic: 1, tunnel: 2, file: 3, member: 4 } as const;
+export const READER_KIND_NAMES = ["other", "nic", "tunnel", "file", "member"] as const;
+
+/** The kind word of a member slot whose group reads through slot `groupSlot`. */
+export function memberKind(groupSlot: number): number {
+  return ReaderKind.member | ((groupSlot + 1) << 16);
+}
+
+/** Splits a slot's kind word into the kind (low 16 bits) and, for a member, its group's slot (else -1). */
+export function splitKind(word: number): { kind: number; group: number } {
+  const kind = word & 0xffff;
+  const g = (word >>> 16) & 0xff;
+  return { kind, group: kind === ReaderKind.member && g > 0 ? g - 1 : -1 };
+}
 
 /** Record size in the data area for a frame of `caplen` bytes. */
 export function recordSize(caplen: number): number {

@@ -9,7 +9,7 @@ export { createRing, formatSize, newHeader, parseSize } from "./create.ts";
 export type { CreateOptions, CreateResult } from "./create.ts";
 export { RingWriter } from "./writer.ts";
 export type { WriterOptions } from "./writer.ts";
-export { RingReader } from "./reader.ts";
+export { MemberSlot, RingReader } from "./reader.ts";
 export type { ReaderOptions } from "./reader.ts";
 export { snapshot, snapshotOf } from "./stats.ts";
 export type { DropCounts, ReaderSnapshot, RingSnapshot } from "./stats.ts";

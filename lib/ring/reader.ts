@@ -87,6 +87,7 @@ export class RingReader {
   #timespecU8 = new Uint8Array(this.#timespec.buffer);
   #futexAddr: Deno.PointerObject;
   #closed = false;
+  #members: MemberSlot[] = [];
   /** Records skipped because their header was invalid without the writer having lapped us. */
   corrupt = 0;
   /** Sequence number of the first frame this reader is owed (-1 if unknown): read + lost count from it. */
@@ -428,11 +429,37 @@ export class RingReader {
     return { head: Atomics.load(this.#i64, I_HEAD), frames: Number(Atomics.load(this.#i64, L.H_FRAMES / 8)) };
   }
 
+  /**
+   * Claims one more slot of this ring for a member of the output this reader feeds (an output group's
+   * member): kind `member` pointing at this reader's slot, the same pid, described as `desc`. Its
+   * counters are the caller's ({@linkcode MemberSlot}); its position follows this reader's, so its lag
+   * shows. Published with this reader's counters; freed when this reader closes (or by
+   * {@linkcode MemberSlot.close}).
+   */
+  addMember(desc: string): MemberSlot {
+    if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
+    const ring = this.ring;
+    const slot = claimSlot(ring);
+    const s8 = L.SLOTS_OFFSET + slot * L.SLOT_SIZE;
+    ring.u8.fill(0, s8 + 8, s8 + L.SLOT_SIZE);
+    ring.i64[(s8 + L.S_ATTACHED_NS) / 8] = nowNs();
+    ring.u32[(s8 + L.S_KIND) / 4] = L.memberKind(this.slot);
+    ring.setText(s8 + L.S_DESC, desc);
+    Atomics.store(ring.i64, (s8 + L.S_POS) / 8, this.#base + BigInt(this.#pos));
+    Atomics.store(ring.i32, (s8 + L.S_PID) / 4, getpid());
+    Atomics.store(ring.i32, (s8 + L.S_STATE) / 4, 1);
+    const m = new MemberSlot(ring, slot, () => this.#members = this.#members.filter((x) => x !== m));
+    this.#members.push(m);
+    return m;
+  }
+
   /** Writes position and counters into the reader's slot (done at every release). */
   #publish(): void {
     const i = this.#slotI64;
     const i64 = this.#i64;
-    Atomics.store(i64, i + L.S_POS / 8, this.#base + BigInt(this.#pos));
+    const pos = this.#base + BigInt(this.#pos);
+    for (const m of this.#members) m.publish(pos);
+    Atomics.store(i64, i + L.S_POS / 8, pos);
     Atomics.store(i64, i + L.S_READ / 8, BigInt(this.#read));
     Atomics.store(i64, i + L.S_BYTES / 8, BigInt(this.#bytes));
     if (this.#lost !== this.#lostPublished) {
@@ -442,7 +469,7 @@ export class RingReader {
     Atomics.store(i64, i + L.S_SENT / 8, BigInt(this.#sent));
     if (this.#dropsDirty) {
       for (let r = 0; r < this.#drops.length; r++) {
-        Atomics.store(i64, i + L.S_DROPS / 8 + r, BigInt(this.#drops[r]));
+        Atomics.store(i64, i + L.readerDropAt(r) / 8, BigInt(this.#drops[r]));
       }
       this.#dropsDirty = false;
     }
@@ -496,6 +523,7 @@ export class RingReader {
   close(): void {
     if (this.#closed) return;
     this.#publish();
+    for (const m of [...this.#members]) m.close();
     this.#closed = true;
     Atomics.store(this.#i32, this.#slotI32 + L.S_STATE / 4, 0);
     this.ring.unlock(1 + this.slot);
@@ -508,6 +536,86 @@ export class RingReader {
 
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * The slot of one member of an output group (see {@linkcode RingReader.addMember}): counters the group
+ * keeps for that member — frames offered to it (`framesRead`), their bytes, frames it sent, and its
+ * drops by reason. Published with the group's reader.
+ */
+export class MemberSlot {
+  /** Slot index in the ring's reader table. */
+  readonly slot: number;
+  readonly #ring: RingFile;
+  readonly #i64: number;
+  readonly #onClose: () => void;
+  #read = 0;
+  #bytes = 0;
+  #sent = 0;
+  #drops = new Float64Array(L.DROP_REASONS.length);
+  #dropsDirty = false;
+  #closed = false;
+
+  /** @internal Use {@linkcode RingReader.addMember}. */
+  constructor(ring: RingFile, slot: number, onClose: () => void) {
+    this.#ring = ring;
+    this.slot = slot;
+    this.#i64 = (L.SLOTS_OFFSET + slot * L.SLOT_SIZE) / 8;
+    this.#onClose = onClose;
+  }
+
+  /** Counts `n` frames of `bytes` bytes offered to the member (its "frames read"). */
+  addOffered(n: number, bytes: number): void {
+    this.#read += n;
+    this.#bytes += bytes;
+  }
+
+  /** Counts frames the member sent. */
+  addSent(n: number): void {
+    this.#sent += n;
+  }
+
+  /** Counts frames offered to the member that it did not send, by reason. */
+  addDrop(reason: number, n = 1): void {
+    this.#drops[reason] += n;
+    this.#dropsDirty = true;
+  }
+
+  /** Frames offered so far. */
+  get framesOffered(): number {
+    return this.#read;
+  }
+
+  /** Frames sent so far. */
+  get framesSent(): number {
+    return this.#sent;
+  }
+
+  /** @internal Writes the counters and the group reader's position `pos` into the slot. */
+  publish(pos: bigint): void {
+    if (this.#closed) return;
+    const i = this.#i64;
+    const i64 = this.#ring.i64;
+    Atomics.store(i64, i + L.S_POS / 8, pos);
+    Atomics.store(i64, i + L.S_READ / 8, BigInt(this.#read));
+    Atomics.store(i64, i + L.S_BYTES / 8, BigInt(this.#bytes));
+    Atomics.store(i64, i + L.S_SENT / 8, BigInt(this.#sent));
+    if (this.#dropsDirty) {
+      for (let r = 0; r < this.#drops.length; r++) {
+        Atomics.store(i64, i + L.readerDropAt(r) / 8, BigInt(this.#drops[r]));
+      }
+      this.#dropsDirty = false;
+    }
+  }
+
+  /** Frees the slot (the group's reader does it when it closes). Safe to call twice. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#onClose();
+    Atomics.store(this.#ring.i32, (L.SLOTS_OFFSET + this.slot * L.SLOT_SIZE + L.S_STATE) / 4, 0);
+    this.#ring.unlock(1 + this.slot);
   }
 }
 

@@ -1,13 +1,15 @@
 /**
  * Drop reasons shared by the frame operations, the ring's per-reason drop counters and the I/O layer.
  *
- * The ring header has eight drop-reason slots; their order is fixed here and must not change once rings
- * exist on disk (append only, and only if the ring grows more slots).
+ * A ring (format version 2) has sixteen drop-reason slots for the writer and for each reader: the first
+ * eight where version 1 had them, eight more in areas version 1 left zero (see `layout.ts`). Their order
+ * is fixed here and must not change once rings exist on disk: append only, at most
+ * {@linkcode DROP_REASON_SLOTS} reasons.
  *
  * @module
  */
 
-/** The eight drop-reason slot names, in ring slot order. */
+/** The drop-reason names, in ring slot order (the first eight are version 1's). */
 export const DROP_REASONS = [
   "filtered",
   "sampled",
@@ -17,13 +19,15 @@ export const DROP_REASONS = [
   "key_mismatch",
   "reassembly",
   "other",
+  // ---- version 2: the extension slots ----
+  "duplicate",
 ] as const;
 
 /** One drop-reason name. */
 export type DropReasonName = typeof DROP_REASONS[number];
 
 /**
- * Drop-reason name → slot index (0..7).
+ * Drop-reason name → slot index.
  *
  * @example
  * ```ts
@@ -40,13 +44,17 @@ export const DropReason = {
   key_mismatch: 5,
   reassembly: 6,
   other: 7,
+  duplicate: 8,
 } as const satisfies Record<DropReasonName, number>;
 
-/** A drop-reason slot index (0..7). */
+/** A drop-reason slot index. */
 export type DropReasonIndex = typeof DropReason[DropReasonName];
 
-/** Number of drop-reason slots. */
-export const DROP_REASON_COUNT = 8;
+/** Number of drop reasons in use. */
+export const DROP_REASON_COUNT: number = DROP_REASONS.length;
+
+/** Drop-reason slots a version-2 ring has (8 in version 1's places, 8 in its extension). */
+export const DROP_REASON_SLOTS = 16;
 
 /**
  * Decodes a verdict returned by {@linkcode FramePipeline.decide} / `applyRx`: a negative verdict

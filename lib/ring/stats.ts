@@ -16,6 +16,8 @@ export interface ReaderSnapshot {
   pid: number;
   desc: string;
   kind: typeof L.READER_KIND_NAMES[number];
+  /** For a `member` reader: the slot of its group's reader; else -1. */
+  group: number;
   /** Bytes between this reader and the writer's head. */
   lagBytes: number;
   framesRead: number;
@@ -43,9 +45,13 @@ export interface RingSnapshot {
   readers: ReaderSnapshot[];
 }
 
-function drops(i64: BigInt64Array, at: number): DropCounts {
+/** The drop counters of the writer (`base` -1) or of the reader slot at byte `base`. */
+function drops(i64: BigInt64Array, base: number): DropCounts {
   const out = {} as DropCounts;
-  L.DROP_REASONS.forEach((r, k) => out[r] = Number(Atomics.load(i64, at / 8 + k)));
+  L.DROP_REASONS.forEach((r, k) => {
+    const at = base < 0 ? L.writerDropAt(k) : base + L.readerDropAt(k);
+    out[r] = Number(Atomics.load(i64, at / 8));
+  });
   return out;
 }
 
@@ -63,17 +69,19 @@ export function snapshot(ring: RingFile): RingSnapshot {
     const base = L.SLOTS_OFFSET + s * L.SLOT_SIZE;
     if (Atomics.load(i32, (base + L.S_STATE) / 4) === 0) continue;
     if (!ring.isLocked(1 + s)) continue;
+    const kind = L.splitKind(ring.u32[(base + L.S_KIND) / 4]);
     readers.push({
       slot: s,
       pid: Atomics.load(i32, (base + L.S_PID) / 4),
       desc: ring.text(base + L.S_DESC),
-      kind: L.READER_KIND_NAMES[ring.u32[(base + L.S_KIND) / 4]] ?? "other",
+      kind: L.READER_KIND_NAMES[kind.kind] ?? "other",
+      group: kind.group,
       lagBytes: Math.max(0, head - n(base + L.S_POS)),
       framesRead: n(base + L.S_READ),
       bytesRead: n(base + L.S_BYTES),
       framesLost: n(base + L.S_LOST),
       framesSent: n(base + L.S_SENT),
-      drops: drops(i64, base + L.S_DROPS),
+      drops: drops(i64, base),
     });
   }
   return {
@@ -89,7 +97,7 @@ export function snapshot(ring: RingFile): RingSnapshot {
     usedBytes: head - n(L.H_TAIL),
     writer: pid === 0 && !writerAlive
       ? null
-      : { pid, desc: ring.text(L.H_WRITER_DESC), alive: writerAlive, drops: drops(i64, L.H_WRITER_DROPS) },
+      : { pid, desc: ring.text(L.H_WRITER_DESC), alive: writerAlive, drops: drops(i64, -1) },
     readers,
   };
 }

@@ -25,7 +25,8 @@ const I_BYTES = L.H_BYTES / 8;
 const I_WIRE = L.H_WIRE_BYTES / 8;
 const I_KDROPS = L.H_KERNEL_DROPS / 8;
 const I_KPACKETS = L.H_KERNEL_PACKETS / 8;
-const I_WDROPS = L.H_WRITER_DROPS / 8;
+/** BigInt64Array index of the writer's counter of each drop reason. */
+const I_WDROP = L.DROP_REASONS.map((_, r) => L.writerDropAt(r) / 8);
 const W_WAKE = L.H_WAKE / 4;
 const W_SLEEPERS = L.H_SLEEPERS / 4;
 const W_COMMIT_SEQ = L.H_COMMIT_SEQ / 4;
@@ -273,7 +274,7 @@ export class RingWriter {
   #flushDrops(): void {
     for (let r = 0; r < this.#drops.length; r++) {
       if (this.#drops[r]) {
-        Atomics.add(this.#i64, I_WDROPS + r, BigInt(this.#drops[r]));
+        Atomics.add(this.#i64, I_WDROP[r], BigInt(this.#drops[r]));
         this.#drops[r] = 0;
       }
     }
@@ -352,7 +353,7 @@ export class RingWriter {
 function repairKernelPackets(ring: RingFile): void {
   const i64 = ring.i64;
   let floor = Atomics.load(i64, I_FRAMES) + Atomics.load(i64, I_KDROPS);
-  for (let r = 0; r < L.DROP_REASONS.length; r++) floor += Atomics.load(i64, I_WDROPS + r);
+  for (let r = 0; r < L.DROP_REASONS.length; r++) floor += Atomics.load(i64, I_WDROP[r]);
   const kp = Atomics.load(i64, I_KPACKETS);
   if (kp > 0n && kp < floor) Atomics.store(i64, I_KPACKETS, floor);
 }

@@ -105,7 +105,7 @@ function dropDelta(a: Record<string, number> | undefined, b: Record<string, numb
 }
 
 function readerPair(w: RingWindow, pid: number | null): { a?: ReaderSnapshot; b?: ReaderSnapshot } {
-  const b = w.b?.readers.find((r) => pid === null || r.pid === pid);
+  const b = w.b?.readers.find((r) => (pid === null || r.pid === pid) && r.kind !== "member");
   const a = b ? w.a?.readers.find((r) => r.slot === b.slot && r.pid === b.pid) : undefined;
   return { a, b };
 }

@@ -27,6 +27,10 @@ export interface Args {
   vlan?: string;
   stripVlan: boolean;
   filter?: string;
+  /** --dedup MS */
+  dedup?: string;
+  /** --balance flows|addresses (output groups) */
+  balance?: string;
   sample?: string;
   trim?: string;
   encap?: string;
@@ -99,6 +103,8 @@ const SPECS: Spec[] = [
   v("vlan", "vlan", "V"),
   f("strip-vlan", "stripVlan", "Q"),
   v("filter", "filter", "f"),
+  v("dedup", "dedup"),
+  v("balance", "balance"),
   v("sample", "sample", "d"),
   v("trim", "trim", "D"),
   v("encap", "encap", "E"),
@@ -281,15 +287,15 @@ function spell(long: string): string {
   return s?.short ? `-${s.short}` : `--${long}`;
 }
 
-const COMMON_OPS = ["vlan", "filter", "sample", "size", "trim", "verbose", "metrics", "seconds"];
+const COMMON_OPS = ["vlan", "filter", "dedup", "sample", "size", "trim", "verbose", "metrics", "seconds"];
 /** Which options each mode (and transmit/receive target) takes. */
 const APPLICABLE: Record<string, string[]> = {
   "create": ["size", "keep", "force", "verbose"],
   "rx nic": [...COMMON_OPS, "interface", "strip-vlan", "frame-size", "blocks", "block-size"],
   "rx tunnel": [...COMMON_OPS, "interface", "strip-vlan", "encap", "key"],
   "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],
-  "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest"],
-  "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest"],
+  "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest", "balance"],
+  "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest", "balance"],
   "tx file": [
     ...COMMON_OPS,
     "write",

@@ -19,12 +19,14 @@ export type {
   CreateSettings,
   DemoSettings,
   KernelRingOptions,
+  NicSinkSettings,
   ReceiveSettings,
   RunSettings,
   Settings,
   SinkSettings,
   SourceSettings,
   TransmitSettings,
+  TunnelSinkSettings,
   WatchSettings,
 } from "./settings.ts";
 export { USAGE } from "./usage.ts";

@@ -6,10 +6,24 @@
  *
  * @module
  */
-import { UsageError } from "../errors.ts";
-import { type OpsConfig, parseVlanFilter, validateOps } from "../ops/mod.ts";
+import { compileFilter, LibpcapMissing } from "../../ffi/libpcap.ts";
+import { isUserError, UsageError } from "../errors.ts";
+import {
+  type BalanceMode,
+  compileExpression,
+  type OpsConfig,
+  parseVlanFilter,
+  validateOps,
+  vlanOnly,
+} from "../ops/mod.ts";
 import { parseSize } from "../ring/mod.ts";
-import { chooseFormat, parseFileMode, type PcapFileOptions, splitCommand } from "../sinks/mod.ts";
+import {
+  chooseFormat,
+  MAX_GROUP_MEMBERS,
+  parseFileMode,
+  type PcapFileOptions,
+  splitCommand,
+} from "../sinks/mod.ts";
 import { parseListen } from "../watch/metrics.ts";
 import { type Args, parseArgs } from "./args.ts";
 import { parseEncapSpec, parseKey, parsePort, type TunnelKind, VXLAN_PORT } from "./encap.ts";
@@ -38,17 +52,38 @@ export type SourceSettings =
   }
   | { kind: "file"; file: string; pace: boolean; loops: number };
 
+/** A NIC output of `-tx -i`. */
+export interface NicSinkSettings {
+  kind: "nic";
+  iface: string;
+  txRing: boolean;
+  qdiscBypass: boolean;
+  frameSize?: number;
+}
+
+/** A tunnel output of `-tx -E`. */
+export interface TunnelSinkSettings {
+  kind: "tunnel";
+  tunnel: "gre" | "gretap" | "vxlan";
+  /** Destination as typed (a name or an address). */
+  host: string;
+  key?: number;
+  port: number;
+  fragment: boolean;
+}
+
 /** Where `-tx` sends frames. */
 export type SinkSettings =
-  | { kind: "nic"; iface: string; txRing: boolean; qdiscBypass: boolean; frameSize?: number }
+  | NicSinkSettings
+  | TunnelSinkSettings
   | {
-    kind: "tunnel";
-    tunnel: "gre" | "gretap" | "vxlan";
-    /** Destination as typed (a name or an address). */
-    host: string;
-    key?: number;
-    port: number;
-    fragment: boolean;
+    /** An output group: `-i eth2,eth3,eth4` or `-E gretap:host1,host2`, each frame to one member. */
+    kind: "group";
+    members: NicSinkSettings[] | TunnelSinkSettings[];
+    /** `--balance` (default `flows`). */
+    balance: BalanceMode;
+    /** The group as typed (`eth2,eth3,eth4`, `gretap:198.18.7.1,198.18.7.2`). */
+    name: string;
   }
   | {
     kind: "file";
@@ -230,6 +265,12 @@ function sourceSettings(a: Args): SourceSettings {
   if (a.iface === undefined) {
     throw new UsageError("-rx needs an interface (-i <eth>), a tunnel (-E) or --read <file>");
   }
+  if (a.iface.includes(",")) {
+    throw new UsageError(
+      `-rx captures one interface, not "${a.iface}" (output groups, -i eth2,eth3, are for -tx; ` +
+        `capture each tap into its own ring)`,
+    );
+  }
   const frameSize = a.frameSize === undefined
     ? undefined
     : intOption(a.frameSize, "frame size (-Z)", 1, 1 << 30);
@@ -253,26 +294,76 @@ function transmitSettings(a: Args): TransmitSettings {
   return { mode: "tx", ring, ops, sink: sinkSettings(a), fromOldest: a.fromOldest, ...run };
 }
 
+/** The members of a comma-separated list (`eth2,eth3`), refusing empty and repeated ones. */
+function groupList(text: string, what: string): string[] {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.some((p) => p === "")) {
+    throw new UsageError(`Invalid output group "${what}": an empty member (members are separated by commas)`);
+  }
+  const twice = parts.find((p, i) => parts.indexOf(p) !== i);
+  if (twice !== undefined) throw new UsageError(`Invalid output group "${what}": "${twice}" given twice`);
+  if (parts.length > MAX_GROUP_MEMBERS) {
+    throw new UsageError(
+      `Invalid output group "${what}": ${parts.length} members, at most ${MAX_GROUP_MEMBERS}`,
+    );
+  }
+  return parts;
+}
+
+function balanceMode(a: Args, group: boolean): BalanceMode {
+  if (a.balance === undefined) return "flows";
+  if (!group) {
+    throw new UsageError(
+      "--balance applies to output groups (-i eth2,eth3 or -E gretap:host1,host2), not to one output",
+    );
+  }
+  const m = a.balance.trim().toLowerCase();
+  if (m !== "flows" && m !== "addresses") {
+    throw new UsageError(`Invalid --balance "${a.balance}": flows or addresses`);
+  }
+  return m;
+}
+
 function sinkSettings(a: Args): SinkSettings {
   iface(a);
-  if (a.encap !== undefined) {
-    const spec = parseEncapSpec(a.encap, "tx");
-    if (spec.kind === "erspan") throw new UsageError("ERSPAN is received only");
-    if (a.iface !== undefined) {
-      throw new UsageError(
-        `-tx -E sends by the routing table; -i "${a.iface}" is not used (route the peer over it instead)`,
-      );
-    }
-    if (a.vxlanPort !== undefined && spec.kind !== "vxlan") {
-      throw new UsageError(`--vxlan-port applies to -E vxlan, not -E ${spec.kind}`);
-    }
-    if (a.fragment && spec.kind !== "vxlan") {
-      throw new UsageError(`--fragment applies to -E vxlan; GRE and GRETAP packets are always fragmented`);
-    }
-    const port = a.vxlanPort !== undefined ? parsePort(a.vxlanPort, "--vxlan-port") : spec.port ?? VXLAN_PORT;
-    const key = a.key === undefined ? undefined : parseKey(a.key, spec.kind);
-    return { kind: "tunnel", tunnel: spec.kind, host: spec.host!, key, port, fragment: a.fragment };
+  if (a.encap !== undefined && a.iface === undefined && a.encap.includes(",")) {
+    // -E kind:host1,host2: a group of tunnels, each member parsed as -E kind:hostN
+    const colon = a.encap.indexOf(":");
+    const kind = colon < 0 ? a.encap : a.encap.slice(0, colon);
+    const hosts = groupList(a.encap.slice(colon + 1), `-E ${a.encap}`);
+    const members = hosts.map((h) => tunnelSettings({ ...a, encap: `${kind}:${h}` }));
+    return { kind: "group", members, balance: balanceMode(a, true), name: a.encap };
   }
+  if (a.encap === undefined && a.write === undefined && a.iface !== undefined && a.iface.includes(",")) {
+    const ifaces = groupList(a.iface, `-i ${a.iface}`);
+    const members = ifaces.map((i) => nicSettings({ ...a, iface: i }));
+    return { kind: "group", members, balance: balanceMode(a, true), name: a.iface };
+  }
+  balanceMode(a, false);
+  if (a.encap !== undefined) return tunnelSettings(a);
+  return nicOrFileSettings(a);
+}
+
+function tunnelSettings(a: Args): TunnelSinkSettings {
+  const spec = parseEncapSpec(a.encap!, "tx");
+  if (spec.kind === "erspan") throw new UsageError("ERSPAN is received only");
+  if (a.iface !== undefined) {
+    throw new UsageError(
+      `-tx -E sends by the routing table; -i "${a.iface}" is not used (route the peer over it instead)`,
+    );
+  }
+  if (a.vxlanPort !== undefined && spec.kind !== "vxlan") {
+    throw new UsageError(`--vxlan-port applies to -E vxlan, not -E ${spec.kind}`);
+  }
+  if (a.fragment && spec.kind !== "vxlan") {
+    throw new UsageError(`--fragment applies to -E vxlan; GRE and GRETAP packets are always fragmented`);
+  }
+  const port = a.vxlanPort !== undefined ? parsePort(a.vxlanPort, "--vxlan-port") : spec.port ?? VXLAN_PORT;
+  const key = a.key === undefined ? undefined : parseKey(a.key, spec.kind);
+  return { kind: "tunnel", tunnel: spec.kind, host: spec.host!, key, port, fragment: a.fragment };
+}
+
+function nicOrFileSettings(a: Args): SinkSettings {
   if (a.write !== undefined) {
     const path = a.write;
     const rotateSeconds = a.rotateSeconds === undefined
@@ -296,6 +387,10 @@ function sinkSettings(a: Args): SinkSettings {
     const output = fileOptions(a, path, rotateSeconds, rotateBytes);
     return { kind: "file", path, rotateSeconds, rotateBytes, output };
   }
+  return nicSettings(a);
+}
+
+function nicSettings(a: Args): NicSinkSettings {
   if (a.iface === undefined) {
     throw new UsageError("-tx needs an interface (-i <eth>), a tunnel (-E) or -w <file>");
   }
@@ -353,11 +448,8 @@ function opsSettings(a: Args, side: "rx" | "tx"): OpsConfig {
     if (side === "tx") throw new UsageError("-Q (strip VLAN tags) applies on receive (-rx), not on -tx");
     cfg.stripVlan = true;
   }
-  if (a.filter !== undefined) {
-    const v = parseVlanFilter(a.filter);
-    if (v instanceof Error) throw new UsageError(v.message);
-    cfg.filterVlan = v;
-  }
+  if (a.filter !== undefined) filterSettings(a.filter, cfg);
+  if (a.dedup !== undefined) cfg.dedupMs = intOption(a.dedup, "dedup window (--dedup, ms)", 1, 1000);
   if (a.sample !== undefined) {
     if (!/^[0-9]+(\.[0-9]+)?$/.test(a.sample.trim())) {
       throw new UsageError(`Invalid sampling percentage "${a.sample}": a number from 0 to 100`);
@@ -376,6 +468,35 @@ function opsSettings(a: Args, side: "rx" | "tx"): OpsConfig {
   const bad = validateOps(cfg, side);
   if (bad) throw new UsageError(bad.message);
   return cfg;
+}
+
+/**
+ * `-f EXPR`: `vlan n` alone keeps fluxcap 3.2's meaning (no library); any other expression is compiled
+ * here, once, by libpcap (optimised, for Ethernet) and checked by translating it, so a bad expression
+ * is a configuration error (exit 2) before anything starts. A missing libpcap is a runtime failure
+ * (exit 1). An empty expression is refused: tcpdump would take it as "everything", which is more likely
+ * an unset variable in a script than a wish.
+ */
+function filterSettings(expr: string, cfg: OpsConfig): void {
+  if (expr.trim() === "") {
+    throw new UsageError(`Invalid filter "${expr}": empty (-f needs an expression, e.g. -f 'not port 22')`);
+  }
+  const vid = vlanOnly(expr);
+  if (vid !== undefined) {
+    cfg.filterVlan = vid;
+    return;
+  }
+  if (/^\s*vlan\s+[0-9]+\s*$/i.test(expr)) {
+    const v = parseVlanFilter(expr); // vlan 4096 and above: 3.2's message
+    throw new UsageError(v instanceof Error ? v.message : `Invalid filter "${expr}"`);
+  }
+  try {
+    const c = compileExpression(expr, compileFilter);
+    if (c.kind === "bpf") cfg.filter = { expr, program: c.program.map((i) => ({ ...i })) };
+  } catch (e) {
+    if (e instanceof LibpcapMissing || !isUserError(e)) throw e;
+    throw new UsageError(e.message);
+  }
 }
 
 /** Kernel ring geometry of `-rx -i` (`-Z`, `-B`, `-S` of fluxcap 3.2). */

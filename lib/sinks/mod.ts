@@ -1,16 +1,19 @@
 /**
- * Transmit outputs: a NIC (`sendmmsg` or a TX ring), a tunnel, capture files. Each is one file (or
- * folder) behind the {@linkcode Sink} interface; {@linkcode openSink} opens the one a job names.
+ * Transmit outputs: a NIC (`sendmmsg` or a TX ring), a tunnel, capture files, and output groups over
+ * NICs or tunnels. Each is one file (or folder) behind the {@linkcode Sink} interface;
+ * {@linkcode openSink} opens the one a job names.
  *
  * @module
  */
 import { FileSink, type FileSinkConfig } from "./file/sink.ts";
+import { GroupSink, type GroupSinkConfig } from "./group.ts";
 import { type NicSinkConfig, PacketSender } from "./nic.ts";
 import { TxRingSender } from "./nic_tx_ring.ts";
 import type { Sink, SinkEnv } from "./sink.ts";
 import { TunnelSender, type TunnelSinkConfig } from "./tunnel/sender.ts";
 
-export type { FileSinkConfig, NicSinkConfig, TunnelSinkConfig };
+export type { FileSinkConfig, GroupSinkConfig, NicSinkConfig, TunnelSinkConfig };
+export { GROUP_CHECK_MS, GROUP_FAIL_MS, GroupSink, MAX_GROUP_MEMBERS } from "./group.ts";
 export {
   type FlushResult,
   type FrameCut,
@@ -35,7 +38,7 @@ export {
 export { splitCommand } from "./file/postrotate.ts";
 
 /** Settings of any sink. */
-export type SinkConfig = NicSinkConfig | TunnelSinkConfig | FileSinkConfig;
+export type SinkConfig = NicSinkConfig | TunnelSinkConfig | FileSinkConfig | GroupSinkConfig;
 
 /** Opens the sink `cfg` describes, in the loop `env` describes. */
 export function openSink(cfg: SinkConfig, env: SinkEnv): Sink {
@@ -48,5 +51,7 @@ export function openSink(cfg: SinkConfig, env: SinkEnv): Sink {
       return new TunnelSender(cfg);
     case "file":
       return new FileSink(cfg, env);
+    case "group":
+      return new GroupSink(cfg, env, (member) => openSink(member, env));
   }
 }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import type { RingReader } from "../ring/mod.ts";
 
 /** What {@linkcode Sink.stage} did with a frame. */
 export const Staged = { staged: 0, oversize: 1, malformed: 2 } as const;
@@ -46,6 +47,11 @@ export interface SinkEnv {
   log(message: string): void;
   /** The ring reader's counters, once it is attached. */
   counters(): SinkCounters | undefined;
+  /**
+   * The ring reader that feeds the sink, once it is attached (the sink is opened first): an output
+   * group claims its members' slots through it ({@linkcode RingReader.addMember}).
+   */
+  reader?(): RingReader | undefined;
 }
 
 /** The cut of one frame (the frame pipeline's result fields have these names). */
@@ -54,6 +60,11 @@ export interface FrameCut {
   tagLen: number;
   tailOff: number;
   tailLen: number;
+  /**
+   * Length of the frame in `buf` the cut was made from, when known (the pipeline's `origLen`); else it
+   * is at least `max(headLen, tailOff + tailLen)`. An output group hashes that whole frame.
+   */
+  origLen?: number;
 }
 
 /** A transmit output. Opened in the worker; owns its sockets or files. */

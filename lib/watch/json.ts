@@ -15,6 +15,8 @@ export interface ReaderJson {
   slot: number;
   desc: string;
   kind: string;
+  /** For a `member` of an output group: the slot of the group's reader; else null. */
+  group_slot: number | null;
   frames_read_total: number;
   bytes_read_total: number;
   frames_sent_total: number;
@@ -110,6 +112,7 @@ export function ringJson(sample: WatchSample, rates: RingRates): RingJson {
         slot: r.slot,
         desc: r.desc,
         kind: r.kind,
+        group_slot: r.kind === "member" ? r.group : null,
         frames_read_total: r.framesRead,
         bytes_read_total: r.bytesRead,
         frames_sent_total: r.framesSent,

@@ -149,13 +149,20 @@ export function exposition(samples: WatchSample[], http?: HttpStats): string {
       add("fluxcap_writer_dropped_frames_total", { ring, reason }, w ? w.drops[reason] : 0);
     }
     const seen = new Map<string, number>();
+    const names = new Map<number, string>();
     for (const r of s.readers) {
       // The slot changes when a reader restarts (a dead one's slot is reclaimed only when no slot is
       // free), so a reader is named by its description; the same description twice gets " #2", ….
       const n = (seen.get(r.desc) ?? 0) + 1;
       seen.set(r.desc, n);
-      const reader = n === 1 ? r.desc : `${r.desc} #${n}`;
-      const l: Labels = { ring, reader, kind: r.kind };
+      names.set(r.slot, n === 1 ? r.desc : `${r.desc} #${n}`);
+    }
+    for (const r of s.readers) {
+      const reader = names.get(r.slot)!;
+      // A member of an output group also names its group (the group's reader).
+      const l: Labels = r.kind === "member"
+        ? { ring, reader, kind: r.kind, group: names.get(r.group) ?? "" }
+        : { ring, reader, kind: r.kind };
       add("fluxcap_info", { ring, role: "reader", reader, kind: r.kind, slot: r.slot, pid: r.pid }, 1);
       add("fluxcap_reader_frames_read_total", l, r.framesRead);
       add("fluxcap_reader_bytes_read_total", l, r.bytesRead);

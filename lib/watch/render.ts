@@ -75,7 +75,13 @@ export function logBar(bitsPerSec: number, cells: number): string {
   return `[${"#".repeat(n)}${" ".repeat(cells - n)}]`;
 }
 
-const KIND_LABEL: Record<string, string> = { nic: "NIC", tunnel: "tunnel", file: "file", other: "other" };
+const KIND_LABEL: Record<string, string> = {
+  nic: "NIC",
+  tunnel: "tunnel",
+  file: "file",
+  other: "other",
+  member: "member",
+};
 
 /** Drop reasons always shown for a reader, in this order, with their labels. */
 const SHOWN_DROPS: [keyof DropCounts, string][] = [
@@ -132,6 +138,18 @@ function headerLine(nameW: number): Segment[] {
 function readerLine(r: ReaderSnapshot, rates: RingRates): Segment[] {
   const rr = rates.readers.get(readerKey(r));
   const lost = rr?.lostPerSec ?? 0;
+  if (r.kind === "member") {
+    // One member of an output group, under its group: what was offered to it, sent and dropped.
+    return [
+      ["    └ member ", "dim"],
+      [pad(r.desc || "-", 22)],
+      [lpad(rate(rr?.bitsPerSec ?? 0, "bit/s"), COL.rate), "rate"],
+      [lpad(rate(rr?.framesPerSec ?? 0, "fr/s"), COL.fps + 2)],
+      ["  sent ", "dim"],
+      [String(r.framesSent)],
+      ...dropSegments(r.drops, false),
+    ];
+  }
   return [
     ["  reader ", "dim"],
     [pad(`pid ${r.pid}`, 11)],
@@ -183,7 +201,19 @@ function ringLines(v: RingView, nameW: number): Segment[][] {
   if (w) writer.push(...dropSegments(w.drops, false));
   lines.push(writer);
   if (s.readers.length === 0) lines.push([["  no readers attached", "dim"]]);
-  for (const r of s.readers) lines.push(readerLine(r, rates));
+  // Each reader, then the members of its output group (if it is one) under it.
+  const shown = new Set<number>();
+  for (const r of s.readers) {
+    if (r.kind === "member" && s.readers.some((g) => g.slot === r.group && g.kind !== "member")) continue;
+    lines.push(readerLine(r, rates));
+    shown.add(r.slot);
+    for (const m of s.readers) {
+      if (m.kind === "member" && m.group === r.slot && !shown.has(m.slot)) {
+        lines.push(readerLine(m, rates));
+        shown.add(m.slot);
+      }
+    }
+  }
   return lines;
 }
 

@@ -88,7 +88,7 @@ function frameOf(len: number, tags: number[][] = []): Uint8Array {
 // ---------------------------------------------------------------------------------------------------
 // Drop reasons
 
-Deno.test("DROP_REASONS: the ring's eight slots in order, DropReason maps name to index", () => {
+Deno.test("DROP_REASONS: the ring's slots in order (version 1's eight, then appended), name to index", () => {
   assertDeep([...DROP_REASONS], [
     "filtered",
     "sampled",
@@ -98,10 +98,11 @@ Deno.test("DROP_REASONS: the ring's eight slots in order, DropReason maps name t
     "key_mismatch",
     "reassembly",
     "other",
+    "duplicate",
   ]);
-  assertEquals(DROP_REASON_COUNT, 8);
+  assertEquals(DROP_REASON_COUNT, 9);
   DROP_REASONS.forEach((name, i) => assertEquals(DropReason[name], i));
-  assertEquals(Object.keys(DropReason).length, 8);
+  assertEquals(Object.keys(DropReason).length, 9);
 });
 
 Deno.test("dropReasonOf and DropCounters", () => {

@@ -30,6 +30,7 @@ export function snap(at: number, frames: number, o: { lost?: number; read?: numb
       pid: 11,
       desc: "tx eth2",
       kind: "nic",
+      group: -1,
       lagBytes: 0,
       framesRead: o.read ?? frames,
       bytesRead: (o.read ?? frames) * 100,

@@ -71,6 +71,7 @@ Deno.test("watch --json --once: 10 000 frames written → frames_total 10 000; a
         key_mismatch: 0,
         reassembly: 0,
         other: 0,
+        duplicate: 0,
       },
     });
     assertEquals(j.readers.length, 2);
