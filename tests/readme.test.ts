@@ -32,6 +32,26 @@ function words(line: string): string[] {
   return out;
 }
 
+/** Splits a shell line at `&`, `|` and `;` outside quotes (a filter expression may hold `&`). */
+function splitShell(line: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let quote = "";
+  for (const ch of line) {
+    if (quote) {
+      if (ch === quote) quote = "";
+    } else if (ch === "'" || ch === '"') quote = ch;
+    else if (ch === "&" || ch === "|" || ch === ";") {
+      out.push(cur.trim());
+      cur = "";
+      continue;
+    }
+    cur += ch;
+  }
+  out.push(cur.trim());
+  return out;
+}
+
 /** The fluxcap invocations in the README's code blocks. */
 function commands(): string[][] {
   const out: string[][] = [];
@@ -43,7 +63,7 @@ function commands(): string[][] {
     }
     const line = raw.replace(/^ExecStart=\S*\//, "").replace(/^#.*$/, "").replace(/\s#\s.*$/, "").trim();
     if (!inBlock && !raw.startsWith("ExecStart=") && !raw.startsWith("# ExecStart=")) continue;
-    for (const part of line.split(/\s*(?:&|\||;)\s*/)) {
+    for (const part of splitShell(line)) {
       const w = words(part.trim());
       if (w[0] === "fluxcap") out.push(w.slice(1));
     }
@@ -104,4 +124,5 @@ export const COVERED_BY: Record<string, string> = {
   "demo": "tests/demo.test.ts",
   "run / check / status, contrib/fluxcap.service": "tests/service/",
   "compile": "tests/compile.test.ts",
+  "-f EXPR, output groups (-i a,b / -E kind:h1,h2, --balance), --dedup": "tests/broker/",
 };

@@ -23,6 +23,15 @@ encapsulation:
     -K <key>         GRE key or VXLAN VNI / ERSPAN session (integer or dotted quad) [rx/tx]
     --fragment       allow IP fragmentation of VXLAN packets [tx]
 
+packet broker:
+    -f '<expr>'      keep only frames a tcpdump filter expression matches (libpcap) [rx/tx]
+                     (-f 'vlan <n>' alone: only frames whose outer tag is VLAN n, no libpcap)
+    --dedup <ms>     drop a frame identical to one seen in the last ms (1..1000), ignoring
+                     VLAN tags, IPv4 TTL and checksum, IPv6 hop limit, MACs of IP frames [rx/tx]
+    -tx -i <eth>,<eth>,... <ring>        output group: each flow to one member
+    -tx -E gretap:<host>,<host> <ring>   (both directions together; failover)
+    --balance flows|addresses  what a group hashes IP frames on (default flows) [tx]
+
 capture files:
     -tx -w <path>    write the ring to pcap (- for stdout; -G <sec>, -C <MB> rotate)
                      (a name ending in .pcapng, or --format pcapng, writes pcapng)
@@ -35,7 +44,6 @@ capture files:
 other options:
     -V <vlan>        tag with VLAN (rx: insert or replace; tx: insert) 1..4094 [rx/tx]
     -Q               strip the VLAN tag [rx]
-    -f 'vlan <n>'    keep only frames tagged VLAN n [rx/tx]
     -d <percent>     keep about that percent of frames, at random (0..100) [rx/tx]
     -s <length>      truncate frames to length (snaplen) [rx/tx]
     -D <n>           trim n bytes from the end of each frame [rx/tx]

@@ -11,7 +11,6 @@ import { assert, assertEquals } from "../assert.ts";
 import { fluxcap, fluxcapCommand } from "../helpers.ts";
 import { Lab, labAvailable } from "../lab.ts";
 import { createRing, type RingSnapshot, snapshotOf } from "../../lib/ring/mod.ts";
-import { readPcapFrames } from "../../lib/lab/mod.ts";
 import { dropsTotal, ringRecords, until, writeRing } from "./common.ts";
 import { type FlowFrame, flowTraffic, hex } from "./traffic.ts";
 

@@ -1,5 +1,12 @@
 import { assert, assertEquals, assertIncludes, assertThrows } from "../assert.ts";
-import { createRing, DropReason, ReaderKind, RingReader, RingWriter } from "../../lib/ring/mod.ts";
+import {
+  createRing,
+  DropReason,
+  ReaderKind,
+  RingReader,
+  RingWriter,
+  snapshotOf,
+} from "../../lib/ring/mod.ts";
 import { escapeLabel, exposition, METRICS, parseListen, startMetrics } from "../../lib/watch/metrics.ts";
 import { FluxError } from "../../lib/errors.ts";
 import { makeRingDir, rmrf } from "../helpers.ts";
@@ -224,5 +231,44 @@ Deno.test("metrics: an address in use is a one-line error", async () => {
     assertIncludes(exposition([]), "# TYPE fluxcap_ring_up gauge");
   } finally {
     await m.close();
+  }
+});
+
+Deno.test("metrics: an output group's members are readers of kind member, labelled with their group", async () => {
+  const dir = makeRingDir();
+  const path = `${dir}/cisco`;
+  try {
+    createRing(path, { size: 256 << 10 });
+    using r = RingReader.open(path, { desc: "tx eth2,eth3", kind: ReaderKind.nic });
+    const m2 = r.addMember("tx eth2");
+    const m3 = r.addMember("tx eth3");
+    m2.addOffered(10, 1000);
+    m2.addSent(9);
+    m2.addDrop(DropReason.send_error, 1);
+    m3.addOffered(5, 500);
+    m3.addSent(5);
+    r.addDrop(DropReason.duplicate, 2);
+    r.flush();
+    const text = exposition([{ name: "cisco", at: 0, snap: snapshotOf(path), gone: false, generation: 1 }]);
+    const p = parsePromText(text);
+    const l = { ring: "cisco", kind: "member", group: "tx eth2,eth3" };
+    assertEquals(valueOf(p, "fluxcap_reader_frames_sent_total", { ...l, reader: "tx eth2" }), 9);
+    assertEquals(valueOf(p, "fluxcap_reader_frames_read_total", { ...l, reader: "tx eth3" }), 5);
+    assertEquals(
+      valueOf(p, "fluxcap_reader_dropped_frames_total", { ...l, reader: "tx eth2", reason: "send_error" }),
+      1,
+    );
+    assertEquals(
+      valueOf(p, "fluxcap_reader_dropped_frames_total", {
+        ring: "cisco",
+        reader: "tx eth2,eth3",
+        reason: "duplicate",
+      }),
+      2,
+    );
+    m3.close(); // a member slot closed early is gone from the view; the others stay
+    assertEquals(snapshotOf(path).readers.length, 2);
+  } finally {
+    rmrf(dir);
   }
 });

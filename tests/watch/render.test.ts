@@ -92,3 +92,38 @@ Deno.test("render: colour needs a terminal, NO_COLOR unset or empty, TERM not du
   assertEquals(colourWanted(true, env({ TERM: "xterm", NO_COLOR: "" })), true);
   assertEquals(colourWanted(true, env({ TERM: "dumb" })), false);
 });
+
+Deno.test("render: an output group's members under the group, with what each sent and dropped", () => {
+  const w = new RateWindow();
+  const s = snap(1000, 1000);
+  const g = s.readers[0];
+  g.desc = "tx eth2,eth3";
+  g.slot = 5;
+  const member = (slot: number, desc: string, sent: number, errors: number) => ({
+    ...g,
+    slot,
+    desc,
+    kind: "member" as const,
+    group: 5,
+    framesRead: sent + errors,
+    framesSent: sent,
+    drops: { ...g.drops, send_error: errors },
+  });
+  // a member slot may come before its group's in the table
+  s.readers = [member(1, "tx eth3", 400, 3), g, member(7, "tx eth2", 597, 0)];
+  const lines = renderView([{
+    sample: { name: "cisco", at: 1000, snap: s, gone: false, generation: 1 },
+    rates: sampleRates(w, s),
+  }], {
+    width: 200,
+    colour: false,
+  });
+  const at = lines.findIndex((l) => l.includes("tx eth2,eth3"));
+  assert(at > 0, lines.join("\n"));
+  assertIncludes(lines[at + 1], "member tx eth3");
+  assertIncludes(lines[at + 1], "sent 400");
+  assertIncludes(lines[at + 1], "send errors 3");
+  assertIncludes(lines[at + 2], "member tx eth2");
+  assertIncludes(lines[at + 2], "sent 597");
+  assertEquals(lines.length, at + 3, "each member once");
+});
