@@ -234,7 +234,7 @@ Deno.test("metrics: an address in use is a one-line error", async () => {
   }
 });
 
-Deno.test("metrics: an output group's members are readers of kind member, labelled with their group", async () => {
+Deno.test("metrics: an output group's members are readers of kind member, labelled with their group", () => {
   const dir = makeRingDir();
   const path = `${dir}/cisco`;
   try {
