@@ -48,3 +48,27 @@ export const WARN_EVERY_MS = 60_000;
 
 /** Kernel and housekeeping counters go into the ring this often (ms). */
 export const STATS_MS = 100;
+
+/**
+ * A check, run with the loop's housekeeping, that warns (at most once a minute) when the duplicate
+ * table (`--dedup`) overwrote entries still inside their window: frames came faster than the table is
+ * sized for, and a few late copies may have been kept. Returns a no-op without `--dedup`.
+ */
+export function dedupWatch(
+  dedup: { evictions: number; entries: number; windowMs: number } | null,
+  post: (m: LoopMessage) => void,
+): () => void {
+  if (dedup === null) return () => {};
+  let seen = 0;
+  const warn = throttle(WARN_EVERY_MS, (message) => post({ type: "warn", message }));
+  return () => {
+    const n = dedup.evictions;
+    if (n === seen) return;
+    seen = n;
+    warn(() =>
+      `Duplicate removal: ${n} entries of its table (${dedup.entries}, sized for 1,000,000 frames/s over ` +
+      `${dedup.windowMs} ms) were reused within the window: frames arrive faster than that, and some ` +
+      `duplicates may have been kept (no frame is dropped wrongly)`
+    );
+  };
+}

@@ -10,7 +10,7 @@ import { FramePipeline, MAX_GROWTH } from "../ops/mod.ts";
 import { DropReason, RingWriter } from "../ring/mod.ts";
 import { type Ingest, openSource, type Source, SOURCE_DONE } from "../sources/mod.ts";
 import type { RxJob } from "./jobs.ts";
-import { type LoopContext, nap, STATS_MS, stopping } from "./kit.ts";
+import { dedupWatch, type LoopContext, nap, STATS_MS, stopping } from "./kit.ts";
 
 /**
  * Puts frames into a ring: the "one frame into the ring" step of every source, written once.
@@ -84,7 +84,9 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
   using source: Source = openSource(job.source);
   using writer = RingWriter.open(job.ring, { desc: source.desc }, job.ring);
   ctx.post({ type: "ready" });
-  const ingest = new RingIngest(writer, new FramePipeline(job.ops, "rx"));
+  const pipe = new FramePipeline(job.ops, "rx");
+  const ingest = new RingIngest(writer, pipe);
+  const dedupCheck = dedupWatch(pipe.dedup, ctx.post);
   const pause = (ms: number) => {
     ingest.commit();
     return nap(ctx, ms);
@@ -99,6 +101,7 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
       const now = performance.now();
       if (now >= nextStats) {
         kernelStats();
+        dedupCheck();
         source.tick(now);
         writer.reapSleepers();
         writer.checkSize();

@@ -27,7 +27,7 @@ import {
   Staged,
 } from "../sinks/mod.ts";
 import type { TxJob } from "./jobs.ts";
-import { type LoopContext, nap, stopping, throttle, WARN_EVERY_MS } from "./kit.ts";
+import { dedupWatch, type LoopContext, nap, stopping, throttle, WARN_EVERY_MS } from "./kit.ts";
 
 /**
  * A zero-copy sink sends a batch straight from the ring only when the writer would have to append at
@@ -102,11 +102,13 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
   const warn = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
   const warnError = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
   const warnOversize = (len: number) => warn(() => sink.oversizeText(len));
+  const dedupCheck = dedupWatch(pipe.dedup, ctx.post);
   let nextTick = 0;
   while (!stopping(ctx)) {
     let now = performance.now();
     if (now >= nextTick) {
       reader.ring.checkSize();
+      dedupCheck();
       sink.tick(now);
       now = performance.now();
       nextTick = now + Math.min(1000, sink.dueIn(now));

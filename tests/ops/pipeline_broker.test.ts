@@ -4,7 +4,7 @@
  * with its wire length; the dedup stage uses the frame's own time stamp and counts `duplicate`.
  */
 import { assert, assertEquals } from "../assert.ts";
-import { compileFilter } from "../../ffi/libpcap.ts";
+import { compileFilter, LibpcapMissing, openLibpcap } from "../../ffi/libpcap.ts";
 import {
   compileExpression,
   DropReason,
@@ -102,4 +102,16 @@ Deno.test("pipeline dedup: a copy within the window is 'duplicate', after the fi
   assert(q.decide(arp1, 0, arp1.length, arp1.length, 5, 0) >= 0);
   assert(q.decide(arp2, 0, arp2.length, arp2.length, 5, 1000) >= 0, "other MACs: another frame");
   assertEquals(dropReasonOf(q.decide(arp1, 0, arp1.length, arp1.length, 5, 2000)), DropReason.duplicate);
+});
+
+Deno.test("libpcap missing: one line naming the library and its Debian package, a runtime failure (exit 1)", () => {
+  try {
+    openLibpcap(["libpcap-absent.so.9"]);
+    throw new Error("loaded a library that does not exist");
+  } catch (e) {
+    assert(e instanceof LibpcapMissing, String(e));
+    assertEquals(e.exitCode, 1);
+    assert(!e.message.includes("\n"));
+    assert(e.message.includes("libpcap0.8") && e.message.includes("libpcap-absent.so.9"), e.message);
+  }
 });
