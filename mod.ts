@@ -21,12 +21,17 @@ export type { Args, Mode, Settings } from "./lib/settings/mod.ts";
 export { FluxError, isUserError, UsageError } from "./lib/errors.ts";
 export * from "./lib/codec/mod.ts";
 export {
+  compileBpf,
+  compileExpression,
+  Dedup,
   DROP_REASON_COUNT,
   DropCounters,
   dropReasonOf,
+  FlowHasher,
   FramePipeline,
   MAX_GROWTH,
   parseVlanFilter,
+  Rendezvous,
   TPID_8021AD,
   TPID_8021Q,
   TPID_QINQ,
@@ -36,8 +41,8 @@ export {
 export type { OpsConfig, OpsSide } from "./lib/ops/mod.ts";
 export { FileSource, NicSource, openSource, TunnelSource } from "./lib/sources/mod.ts";
 export type { Ingest, Source, SourceConfig } from "./lib/sources/mod.ts";
-export { FileSink, openSink, PacketSender, TunnelSender, TxRingSender } from "./lib/sinks/mod.ts";
-export type { FrameCut, Sink, SinkConfig } from "./lib/sinks/mod.ts";
+export { FileSink, GroupSink, openSink, PacketSender, TunnelSender, TxRingSender } from "./lib/sinks/mod.ts";
+export type { FrameCut, GroupSinkConfig, Sink, SinkConfig } from "./lib/sinks/mod.ts";
 export { ifIndex, ifMtu, resolveHost } from "./lib/net/mod.ts";
 export { parseEncapSpec, parseKey } from "./lib/settings/mod.ts";
 export { startMetrics } from "./lib/watch/metrics.ts";

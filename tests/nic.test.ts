@@ -465,7 +465,7 @@ labTest("nic: bad input gets one clear line and exit 1 (runtime) or 2 (configura
       [["-tx", "-i", "out1", "-s", "big", ring], 'Invalid snap length "big"', 2],
       [["-rx", "-i", "in0", "-V", "10", "-Q", ring], "Cannot combine VLAN tagging", 2],
       [["-rx", "-tx", "-i", "in0", ring], "Conflicting modes", 2],
-      [["-rx", "-i", "in0", "-f", "host 1.2.3.4", ring], "host 1.2.3.4", 2],
+      [["-rx", "-i", "in0", "-f", "tcp prot 22", ring], 'Cannot compile filter "tcp prot 22"', 2],
       [["-rx", "-i", "in0", "-Z", "100", ring], 'Invalid frame size "-Z 100"', 2],
     ];
     for (const [args, text, code] of cases) {

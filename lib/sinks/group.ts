@@ -57,6 +57,7 @@ export const GROUP_FAIL_MS = 1000;
 
 /** Settings of an output group. */
 export interface GroupSinkConfig {
+  /** Always "group". */
   kind: "group";
   /** The members, NICs or tunnels (all of one kind), in the order given. */
   members: (NicSinkConfig | TunnelSinkConfig)[];
@@ -92,12 +93,19 @@ interface Member {
 
 /** One output made of several member outputs, each frame to one member (see the module doc). */
 export class GroupSink implements Sink {
+  /** For messages: `on the output group "eth2,eth3"`. */
   readonly what: string;
+  /** The group's reader description: `tx eth2,eth3`. */
   readonly desc: string;
+  /** The members' kind (NIC or tunnel) for the group's own reader slot. */
   readonly readerKind: number;
+  /** The smallest batch of its members (a whole batch may go to one member). */
   readonly maxBatch: number;
+  /** True when a member sends from the staged frames' memory. */
   readonly zeroCopy: boolean;
+  /** After `flush()`: each staged frame's outcome, in the group's staging order. */
   readonly status: Uint8Array;
+  /** After `flush()`: the caller's tag of each staged frame. */
   readonly tags: Uint32Array;
   readonly #members: Member[];
   readonly #env: SinkEnv;
@@ -112,6 +120,10 @@ export class GroupSink implements Sink {
   #lastOversize = 0;
   #closed = false;
 
+  /**
+   * Opens every member with `open`; a NIC member whose link is down starts out of the group. Throws
+   * what a member's opening throws (the others are closed again).
+   */
   constructor(cfg: GroupSinkConfig, env: SinkEnv, open: MemberOpener) {
     const n = cfg.members.length;
     if (n < 1 || n > MAX_GROUP_MEMBERS) {
@@ -387,6 +399,7 @@ export class GroupSink implements Sink {
     return parts.length > 0 ? parts.join("\n") : null;
   }
 
+  /** Closes every member (the member slots go with the group's reader). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -397,6 +410,7 @@ export class GroupSink implements Sink {
     }
   }
 
+  /** Same as {@linkcode GroupSink.close}. */
   [Symbol.dispose](): void {
     this.close();
   }
