@@ -60,7 +60,7 @@ labTest(
       const ring = `${lab.dir}/ring`;
       createRing(ring, { size: 32 << 20 });
       const caps = await Promise.all([1, 2, 3].map((i) => lab.tcpdump(sn, `s${i}`, { direction: "in" })));
-      const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-i", "out1,out2,out3", ring], {
+      const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-v", "-i", "out1,out2,out3", ring], {
         env: { NO_COLOR: "1" },
       });
       const desc = "tx out1,out2,out3";
@@ -97,6 +97,11 @@ labTest(
       const res = await tx.stop("SIGINT", 3000);
       assertEquals(res.code, 0, res.stderr);
       const got = await Promise.all(caps.map((c) => c.stop()));
+
+      assert(
+        res.stderr.includes('to an output group of 3, each frame to one member by its flow (on "out1"'),
+        res.stderr,
+      );
 
       // Where each frame went (member 0..2), from the sensors.
       const where = new Map<FlowFrame, number>();
