@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { errnoName } from "./errno.ts";
+import { E, errnoName } from "./errno.ts";
 import { errno, readCString, strerror } from "./libc.ts";
 
 /**
@@ -42,7 +42,11 @@ export class SysError extends FluxError {
   readonly code: string;
   constructor(verb: string, thing: string, name: string, e: number) {
     const quoted = name === "" ? "" : ` "${name}"`;
-    super(`Cannot ${verb} ${thing}${quoted}: ${errnoText(e)} (${errnoName(e)})`);
+    // Raw and packet sockets need the capability: say so where a user would otherwise be left guessing.
+    const hint = (e === E.EPERM || e === E.EACCES) && /socket/.test(thing)
+      ? ": run as root or grant CAP_NET_RAW (setcap cap_net_raw,cap_net_admin+ep)"
+      : "";
+    super(`Cannot ${verb} ${thing}${quoted}: ${errnoText(e)} (${errnoName(e)})${hint}`);
     this.name = "SysError";
     this.errno = e;
     this.code = errnoName(e);
