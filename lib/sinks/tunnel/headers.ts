@@ -30,7 +30,6 @@ import {
   emitUdp,
   emitVxlan,
   ETH_HEADER_LENGTH,
-  ETH_TYPE,
   ETHERTYPE_IPV4,
   ETHERTYPE_TEB,
   FRAG_HEADER_LENGTH,
@@ -44,8 +43,6 @@ import {
   IPV6_HEADER_LENGTH,
   ipv6PseudoHeaderSum,
   isError,
-  isVlanTpid,
-  MAX_VLAN_TAGS,
   readU32,
   setGreProtocol,
   setIpv4Checksum,
@@ -60,14 +57,10 @@ import {
   setUdpSrcPort,
   UDP_HEADER_LENGTH,
   udpChecksumFinish,
-  VLAN_TAG_LENGTH,
   VXLAN_HEADER_LENGTH,
 } from "../../codec/mod.ts";
 import type { LinkHop } from "../../net/mod.ts";
 import { LINK_LEN } from "./messages.ts";
-
-/** Bytes of the EtherType field that ends an Ethernet header. */
-const ETHERTYPE_LEN = ETH_HEADER_LENGTH - ETH_TYPE;
 
 /** What {@link TunnelHeaders} needs. */
 export interface TunnelHeadersConfig {
@@ -90,8 +83,6 @@ export class TunnelHeaders {
   readonly ipLen: number;
   /** Bytes of the tunnel header: GRE (4 or 8), or UDP + VXLAN (16). */
   readonly tunLen: number;
-  /** After {@link greSkip}: the innermost EtherType of the frame. */
-  etherType: number = ETHERTYPE_TEB;
   /** GRE header, or UDP + VXLAN headers (length and source port, and checksum over IPv6, patched). */
   readonly #tun: Uint8Array;
   /** Outer IP header: length, id and fragment fields patched; IPv4 checksum left 0 (the kernel's). */
@@ -178,37 +169,6 @@ export class TunnelHeaders {
       id &= 0xffff;
     }
     return id || 1;
-  }
-
-  /**
-   * Plain GRE: where the frame's payload starts behind its Ethernet header and VLAN tags (the bytes GRE
-   * does not carry), the innermost EtherType left in {@link etherType}; -1 when the frame is too short.
-   * The frame is `data[off, +headLen) ++ tag[0, tagLen) ++ data[off + tailOff, …)`, `frameLen` bytes.
-   */
-  greSkip(
-    data: Uint8Array,
-    off: number,
-    headLen: number,
-    tag: Uint8Array,
-    tagLen: number,
-    tailOff: number,
-    frameLen: number,
-  ): number {
-    let p = ETH_TYPE;
-    let type = ETHERTYPE_TEB;
-    for (let tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
-      if (p + ETHERTYPE_LEN > frameLen) return -1;
-      const t = (byteAt(data, off, headLen, tag, tagLen, tailOff, p) << 8) |
-        byteAt(data, off, headLen, tag, tagLen, tailOff, p + 1);
-      if (!isVlanTpid(t)) {
-        type = t;
-        break;
-      }
-      p += VLAN_TAG_LENGTH;
-    }
-    this.etherType = type;
-    const skip = p + ETHERTYPE_LEN;
-    return skip > frameLen ? -1 : skip;
   }
 
   /** Writes the GRE header at `buf[at]` with protocol type `protocol`. */
@@ -302,20 +262,4 @@ export class TunnelHeaders {
 /** The codec's emitters check ranges; a refusal here is a bad key, VNI or port (configuration time). */
 function must(r: number | CodecError): void {
   if (isError(r)) throw new RangeError(r.reason);
-}
-
-/** Byte k of the frame made of head, tag and tail segments. */
-function byteAt(
-  data: Uint8Array,
-  off: number,
-  headLen: number,
-  tag: Uint8Array,
-  tagLen: number,
-  tailOff: number,
-  k: number,
-): number {
-  if (k < headLen) return data[off + k];
-  k -= headLen;
-  if (k < tagLen) return tag[k];
-  return data[off + tailOff + k - tagLen];
 }

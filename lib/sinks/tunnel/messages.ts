@@ -60,7 +60,8 @@ export class MessageArena {
   readonly #iov: Uint8Array;
   readonly #iovU32: Uint32Array;
   readonly #peer: Uint8Array;
-  // pieces of the current frame's IP payload: tunnel header, then what is carried of the frame
+  // pieces of the current frame's IP payload when it is fragmented: tunnel header, then what is
+  // carried of the frame
   readonly #pieceAddr = new Float64Array(4);
   readonly #pieceLen = new Int32Array(4);
   #pieces = 0;
@@ -105,9 +106,49 @@ export class MessageArena {
   }
 
   /**
-   * Sets the current frame's pieces: the tunnel header (`tunLen` bytes at `tunAddr`), then the frame's
+   * iovecs of message m, an unfragmented packet: `hdrLen` header bytes at `hdrAddr`, then the frame's
    * segments from byte `skip` on: `[frameAddr, +headLen)`, `[tagAddr, +tagLen)`,
-   * `[frameAddr + tailOff, +tailLen)`. (Positional: it runs per packet.)
+   * `[frameAddr + tailOff, +tailLen)` (empty ones left out). Positional: it runs per packet.
+   */
+  fillDirect(
+    m: number,
+    hdrAddr: number,
+    hdrLen: number,
+    frameAddr: number,
+    headLen: number,
+    tagAddr: number,
+    tagLen: number,
+    tailOff: number,
+    tailLen: number,
+    skip: number,
+  ): void {
+    const v = this.#iovU32;
+    let w = (m * IOV_PER_MSG * C.IOVEC_SIZE) >>> 2;
+    const first = w;
+    v[w] = hdrAddr >>> 0;
+    v[w + 1] = Math.floor(hdrAddr / 4294967296);
+    v[w + 2] = hdrLen;
+    v[w + 3] = 0;
+    w += 4;
+    let sk = skip;
+    for (let s = 0; s < 3; s++) {
+      const len = s === 0 ? headLen : s === 1 ? tagLen : tailLen;
+      if (len > sk) {
+        const a = (s === 0 ? frameAddr : s === 1 ? tagAddr : frameAddr + tailOff) + sk;
+        v[w] = a >>> 0;
+        v[w + 1] = Math.floor(a / 4294967296);
+        v[w + 2] = len - sk;
+        v[w + 3] = 0;
+        w += 4;
+        sk = 0;
+      } else sk -= len;
+    }
+    this.#setIovLen(m, (w - first) >>> 2);
+  }
+
+  /**
+   * Sets the current frame's pieces for its fragments ({@link fillIov}): the tunnel header (`tunLen`
+   * bytes at `tunAddr`), then the frame's segments from byte `skip` on, as in {@link fillDirect}.
    */
   setPieces(
     tunAddr: number,
@@ -126,44 +167,30 @@ export class MessageArena {
     pa[np] = tunAddr;
     pl[np++] = tunLen;
     let sk = skip;
-    if (headLen > sk) {
-      pa[np] = frameAddr + sk;
-      pl[np++] = headLen - sk;
-      sk = 0;
-    } else sk -= headLen;
-    if (tagLen > sk) {
-      pa[np] = tagAddr + sk;
-      pl[np++] = tagLen - sk;
-      sk = 0;
-    } else sk -= tagLen;
-    if (tailLen > sk) {
-      pa[np] = frameAddr + tailOff + sk;
-      pl[np++] = tailLen - sk;
+    for (let s = 0; s < 3; s++) {
+      const len = s === 0 ? headLen : s === 1 ? tagLen : tailLen;
+      if (len > sk) {
+        pa[np] = (s === 0 ? frameAddr : s === 1 ? tagAddr : frameAddr + tailOff) + sk;
+        pl[np++] = len - sk;
+        sk = 0;
+      } else sk -= len;
     }
     this.#pieces = np;
   }
 
-  /** Replaces the first piece (the tunnel header) with `len` bytes at `addr` that end with it. */
-  widenFirstPiece(addr: number, len: number): void {
-    this.#pieceAddr[0] = addr;
-    this.#pieceLen[0] = len;
-  }
-
   /**
-   * iovecs of message m: its IP header (none when `hdrLen` is 0), then the slice `[from, from + len)`
-   * of the current pieces.
+   * iovecs of message m, a fragment: its IP header, then the slice `[from, from + len)` of the
+   * current pieces.
    */
   fillIov(m: number, hdrAddr: number, hdrLen: number, from: number, len: number): void {
     const v = this.#iovU32;
     let w = (m * IOV_PER_MSG * C.IOVEC_SIZE) >>> 2;
     const first = w;
-    if (hdrLen > 0) {
-      v[w] = hdrAddr >>> 0;
-      v[w + 1] = Math.floor(hdrAddr / 4294967296);
-      v[w + 2] = hdrLen;
-      v[w + 3] = 0;
-      w += 4;
-    }
+    v[w] = hdrAddr >>> 0;
+    v[w + 1] = Math.floor(hdrAddr / 4294967296);
+    v[w + 2] = hdrLen;
+    v[w + 3] = 0;
+    w += 4;
     let pos = 0;
     const end = from + len;
     const n = this.#pieces;
@@ -181,8 +208,12 @@ export class MessageArena {
       }
       pos += pl;
     }
+    this.#setIovLen(m, (w - first) >>> 2);
+  }
+
+  #setIovLen(m: number, n: number): void {
     const mw = (m * C.MMSGHDR_SIZE) >>> 2;
-    this.msgU32[mw + (C.MSGHDR_IOVLEN >>> 2)] = (w - first) >>> 2;
+    this.msgU32[mw + (C.MSGHDR_IOVLEN >>> 2)] = n;
     this.msgU32[mw + (C.MSGHDR_IOVLEN >>> 2) + 1] = 0;
   }
 

@@ -1,28 +1,14 @@
 /**
- * Tunnel transmit: GRE, GRETAP and VXLAN over IPv4 or IPv6, batched with `sendmmsg`. Sockets, chosen
- * per packet (opened by `sockets.ts`):
- * - VXLAN: a pool of {@link UDP_BUCKETS} UDP sockets, each bound to one source port in 49152..65535
- *   and connected to the peer. A flow's hash picks its socket, hence its source port. A connected
- *   socket keeps its route; the kernel builds the IP and UDP headers.
- * - GRE and GRETAP over IPv4 when the route to the peer leaves on an Ethernet device and the next hop's
- *   MAC is known (`linkHopTo`): a packet socket bound to that device, the Ethernet, IPv4 and GRE headers
- *   built here in one iovec (~1.5× the raw socket below at 64 bytes: no per-packet route and neighbour
- *   lookup, no IP header built by the kernel). Packets skip netfilter. While the neighbour entry is gone,
- *   packets go through the raw socket below (its socket index `RAW`).
- * - GRE and GRETAP otherwise (and VXLAN when the pool cannot be opened): a raw socket of protocol 47 (17) bound
- *   to the route's source address; the kernel builds the IP header from the route it caches per next
- *   hop.
- * - Fragments: a raw `IPPROTO_RAW` socket (IP_HDRINCL) with every header built here, so fragmentation
- *   is ours to control. (Every packet could go that way, but the kernel then allocates and frees a
- *   route per packet: ~25% of the sending CPU at 64 bytes.)
+ * Tunnel transmit: GRE, GRETAP and VXLAN over IPv4 or IPv6, batched with `sendmmsg`, through the
+ * fastest sockets that open (`sockets.ts`: a pool of connected UDP sockets for VXLAN, a packet socket
+ * for GRE over an Ethernet link, raw protocol sockets, and IP_HDRINCL for fragments).
  *
- * Each message is an iovec list (`messages.ts`): the outer IP header (and IPv6 fragment header) from a
- * header arena (fragments only), the tunnel header (GRE, VXLAN, and UDP for fragments) from the same
- * arena, then the inner frame as up to three segments pointing straight into the ring mapping (head,
- * VLAN tag, tail — as the frame pipeline cut it). Nothing of the frame is copied, fragments included: a
- * fragment's iovecs are the slices of those pieces that fall in its range. The headers are codec
- * templates patched per packet (`headers.ts`, which also says what goes on the wire); the batch goes
- * out through `transmit.ts`.
+ * Each message is an iovec list (`messages.ts`): the outer headers from a header arena, then the inner
+ * frame as up to three segments pointing straight into the ring mapping (head, VLAN tag, tail — as the
+ * frame pipeline cut it). Nothing of the frame is copied, fragments included: a fragment's iovecs are
+ * the slices of those segments that fall in its range. The headers are codec templates patched per
+ * packet (`headers.ts`, which also says what goes on the wire); the batch goes out through
+ * `transmit.ts`.
  *
  * GRE packets larger than the path MTU are fragmented. VXLAN packets larger than the path MTU are not
  * sent (counted as oversize) unless fragmentation was allowed. Fragments follow the codec's plan
@@ -33,12 +19,17 @@
  */
 import { addressable, close, sockaddrIp } from "../../../ffi/mod.ts";
 import {
+  ETH_HEADER_LENGTH,
+  ETH_TYPE,
   ETHERTYPE_TEB,
   formatIp,
   type IpAddress,
   ipv4FragmentPayload,
   ipv6FragmentPayload,
+  isVlanTpid,
+  MAX_VLAN_TAGS,
   UDP_HEADER_LENGTH,
+  VLAN_TAG_LENGTH,
   VXLAN_SOURCE_PORT_MIN,
   vxlanSourcePort,
 } from "../../codec/mod.ts";
@@ -75,6 +66,9 @@ export interface TunnelSinkConfig {
  * 65515 bytes over IPv4 and 65535 over IPv6).
  */
 const MAX_FRAGMENTED = 65535 - 8;
+
+/** Bytes of the EtherType field that ends an Ethernet header. */
+const ETHERTYPE_LEN = ETH_HEADER_LENGTH - ETH_TYPE;
 
 /** The path MTU and the next hop are looked at this often (ms). */
 const CHECK_MS = 1000;
@@ -288,9 +282,19 @@ export class TunnelSender implements Sink {
     let etherType = ETHERTYPE_TEB;
     if (this.kind === "gre") {
       // drop the Ethernet header and any VLAN tags: GRE carries the innermost EtherType
-      skip = h.greSkip(data, off, headLen, tag, tagLen, tailOff, frameLen);
-      if (skip < 0) return Staged.malformed;
-      etherType = h.etherType;
+      let p = ETH_TYPE;
+      for (let tags = 0; tags <= MAX_VLAN_TAGS; tags++) {
+        if (p + ETHERTYPE_LEN > frameLen) return Staged.malformed;
+        const t = (byteAt(data, off, headLen, tag, tagLen, tailOff, p) << 8) |
+          byteAt(data, off, headLen, tag, tagLen, tailOff, p + 1);
+        if (!isVlanTpid(t)) {
+          etherType = t;
+          break;
+        }
+        p += VLAN_TAG_LENGTH;
+      }
+      skip = p + ETHERTYPE_LEN;
+      if (skip > frameLen) return Staged.malformed;
     }
     const payloadLen = h.tunLen + frameLen - skip; // IP payload
     const mtu = this.mtu;
@@ -330,22 +334,26 @@ export class TunnelSender implements Sink {
       }
     } else h.writeGre(bytes, tunAt, etherType);
     const base = arena.headersAddr;
-    arena.setPieces(base + tunAt, h.tunLen, dataAddr + off, headLen, tagAddr, tagLen, tailOff, tailLen, skip);
+    const frameAddr = dataAddr + off;
     if (direct) {
       const m = arena.open(fi, sock);
+      let hdrAt = tunAt;
+      let hdrLen = h.tunLen;
       if (this.path === "udp") {
-        arena.fillIov(m, 0, 0, UDP_HEADER_LENGTH, payloadLen - UDP_HEADER_LENGTH); // the socket adds UDP
+        hdrAt += UDP_HEADER_LENGTH; // the socket adds UDP
+        hdrLen -= UDP_HEADER_LENGTH;
       } else if (link) {
         // Ethernet and IPv4 headers right before the tunnel header: one iovec for all of them
-        const at = m * SLOT + LINK_AT;
-        h.writeLink(bytes, at, payloadLen);
-        arena.widenFirstPiece(base + at, LINK_LEN + h.tunLen);
-        arena.fillIov(m, 0, 0, 0, LINK_LEN + payloadLen);
-      } else arena.fillIov(m, 0, 0, 0, payloadLen);
+        hdrAt = m * SLOT + LINK_AT;
+        hdrLen += LINK_LEN;
+        h.writeLink(bytes, hdrAt, payloadLen);
+      }
+      arena.fillDirect(m, base + hdrAt, hdrLen, frameAddr, headLen, tagAddr, tagLen, tailOff, tailLen, skip);
       // a packet socket takes no address (it would read a sockaddr_ll); the raw sockets need the peer's
       if (this.path === "packet") arena.setAddressed(m, !link);
       return Staged.staged;
     }
+    arena.setPieces(base + tunAt, h.tunLen, frameAddr, headLen, tagAddr, tagLen, tailOff, tailLen, skip);
     // one message per fragment, with the IP header built here
     const id = nFrag > 1 ? h.nextId() : 0;
     for (let k = 0; k < nFrag; k++) {
@@ -381,4 +389,20 @@ export class TunnelSender implements Sink {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** Byte k of the frame made of head, tag and tail segments. */
+function byteAt(
+  data: Uint8Array,
+  off: number,
+  headLen: number,
+  tag: Uint8Array,
+  tagLen: number,
+  tailOff: number,
+  k: number,
+): number {
+  if (k < headLen) return data[off + k];
+  k -= headLen;
+  if (k < tagLen) return tag[k];
+  return data[off + tailOff + k - tagLen];
 }
