@@ -18,6 +18,7 @@ import { errno, readCString, strerror } from "./libc.ts";
 export class FluxError extends Error {
   /** Exit status: 1 for runtime failures, 2 for configuration (command line, config file) errors. */
   readonly exitCode: number = 1;
+  /** An error with `message`: one line, naming the thing and the reason. */
   constructor(message: string) {
     super(message);
     this.name = "FluxError";

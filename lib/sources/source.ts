@@ -61,5 +61,6 @@ export interface Source extends Disposable {
   tick(now: number): void;
   /** A last line for the log when the source ends (or null). */
   summary(): string | null;
+  /** Releases its sockets, mappings or files. Safe to call twice. */
   close(): void;
 }
