@@ -1,6 +1,6 @@
 /**
- * fluxcap as a library: the shared-memory ring, frame codecs, frame operations, and the sources and
- * sinks of packet I/O.
+ * fluxcap as a library: the shared-memory ring, the frame codecs, the frame operations, and the sources
+ * and sinks of packet I/O. The command line (`cli.ts`) is built from the same pieces.
  *
  * @example
  * ```ts
@@ -15,34 +15,58 @@
  * ```
  * @module
  */
-export * from "./lib/ring/mod.ts";
-export { parseArgs, parseCommandLine, USAGE } from "./lib/settings/mod.ts";
-export type { Args, Mode, Settings } from "./lib/settings/mod.ts";
+export {
+  createRing,
+  DROP_REASONS,
+  DropReason,
+  formatSize,
+  parseSize,
+  ReaderKind,
+  RingError,
+  RingReader,
+  RingWriter,
+  snapshot,
+  snapshotOf,
+} from "./lib/ring/mod.ts";
+export type {
+  CreateOptions,
+  CreateResult,
+  DropCounts,
+  DropReasonName,
+  ReaderOptions,
+  ReaderSnapshot,
+  RingSnapshot,
+  WriterOptions,
+} from "./lib/ring/mod.ts";
+export { parseCommandLine, USAGE } from "./lib/settings/mod.ts";
+export type { Settings } from "./lib/settings/mod.ts";
 export { FluxError, isUserError, UsageError } from "./lib/errors.ts";
 export * from "./lib/codec/mod.ts";
-export {
-  compileBpf,
-  compileExpression,
-  Dedup,
-  DROP_REASON_COUNT,
-  DropCounters,
-  dropReasonOf,
-  FlowHasher,
-  FramePipeline,
-  MAX_GROWTH,
-  parseVlanFilter,
-  Rendezvous,
-  TPID_8021AD,
-  TPID_8021Q,
-  TPID_QINQ,
-  validateOps,
-  VlanAction,
-} from "./lib/ops/mod.ts";
+export { FramePipeline, parseVlanFilter, validateOps } from "./lib/ops/mod.ts";
 export type { OpsConfig, OpsSide } from "./lib/ops/mod.ts";
-export { FileSource, NicSource, openSource, TunnelSource } from "./lib/sources/mod.ts";
-export type { Ingest, Source, SourceConfig } from "./lib/sources/mod.ts";
-export { FileSink, GroupSink, openSink, PacketSender, TunnelSender, TxRingSender } from "./lib/sinks/mod.ts";
-export type { FrameCut, GroupSinkConfig, Sink, SinkConfig } from "./lib/sinks/mod.ts";
-export { ifIndex, ifMtu, resolveHost } from "./lib/net/mod.ts";
-export { parseEncapSpec, parseKey } from "./lib/settings/mod.ts";
+export { openSource } from "./lib/sources/mod.ts";
+export type {
+  FileSourceConfig,
+  Ingest,
+  KernelStats,
+  NicSourceConfig,
+  Source,
+  SourceConfig,
+  TunnelSourceConfig,
+} from "./lib/sources/mod.ts";
+export { openSink } from "./lib/sinks/mod.ts";
+export type {
+  FileSinkConfig,
+  FlushResult,
+  FrameCut,
+  GroupSinkConfig,
+  NicSinkConfig,
+  PcapFileOptions,
+  PcapTarget,
+  Sink,
+  SinkConfig,
+  SinkCounters,
+  SinkEnv,
+  TunnelSinkConfig,
+} from "./lib/sinks/mod.ts";
 export { startMetrics } from "./lib/watch/metrics.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { errnoName } from "./errno.ts";
+import { E, errnoName } from "./errno.ts";
 import { errno, readCString, strerror } from "./libc.ts";
 
 /**
@@ -18,6 +18,7 @@ import { errno, readCString, strerror } from "./libc.ts";
 export class FluxError extends Error {
   /** Exit status: 1 for runtime failures, 2 for configuration (command line, config file) errors. */
   readonly exitCode: number = 1;
+  /** An error with `message`: one line, naming the thing and the reason. */
   constructor(message: string) {
     super(message);
     this.name = "FluxError";
@@ -42,7 +43,11 @@ export class SysError extends FluxError {
   readonly code: string;
   constructor(verb: string, thing: string, name: string, e: number) {
     const quoted = name === "" ? "" : ` "${name}"`;
-    super(`Cannot ${verb} ${thing}${quoted}: ${errnoText(e)} (${errnoName(e)})`);
+    // Raw and packet sockets need the capability: say so where a user would otherwise be left guessing.
+    const hint = (e === E.EPERM || e === E.EACCES) && /socket/.test(thing)
+      ? ": run as root or grant CAP_NET_RAW (setcap cap_net_raw,cap_net_admin+ep)"
+      : "";
+    super(`Cannot ${verb} ${thing}${quoted}: ${errnoText(e)} (${errnoName(e)})${hint}`);
     this.name = "SysError";
     this.errno = e;
     this.code = errnoName(e);

@@ -14,7 +14,9 @@ export { FluxError, isUserError } from "../ffi/mod.ts";
  * can use `RestartPreventExitStatus=2`: restarting will not fix it).
  */
 export class UsageError extends FluxError {
+  /** 2: a configuration error. */
   override readonly exitCode: number = 2;
+  /** An error with `message` (one line, naming the value and the reason). */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

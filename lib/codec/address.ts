@@ -6,12 +6,15 @@
 
 /** An IPv4 (4 bytes) or IPv6 (16 bytes) address. */
 export interface IpAddress {
+  /** 4 or 6. */
   family: 4 | 6;
+  /** The address, 4 or 16 bytes in network order. */
   bytes: number[];
 }
 
-/** Numeric IPv4 or IPv6 address text, or null when `text` is not one. */
 /**
+ * Numeric IPv4 or IPv6 address text, or null when `text` is not one.
+ *
  * @example
  * ```ts
  * import { parseIpLiteral } from "./address.ts";

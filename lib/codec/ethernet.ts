@@ -239,6 +239,21 @@ export function emitEthernet(buf: Uint8Array, off: number, repr: EthernetRepr): 
 }
 
 /**
+ * Sets the EtherType of the untagged Ethernet header at `off`. Writes that field only and checks
+ * nothing: it patches a header the caller emitted (`emitEthernet`) into a template.
+ *
+ * @example
+ * ```ts
+ * import { setEtherType } from "./ethernet.ts";
+ * const h = new Uint8Array(14);
+ * setEtherType(h, 0, 0x86dd); // h[12] === 0x86, h[13] === 0xdd
+ * ```
+ */
+export function setEtherType(buf: Uint8Array, off: number, etherType: number): void {
+  writeU16(buf, off + ETH_TYPE, etherType);
+}
+
+/**
  * Writes one 4-byte VLAN tag (TPID then TCI) at `off`; returns 4 or a `CodecError`.
  *
  * @example

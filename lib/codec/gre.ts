@@ -202,6 +202,21 @@ export function emitGre(buf: Uint8Array, off: number, repr: GreRepr): number | C
 }
 
 /**
+ * Sets the protocol type of the GRE header at `off` (an EtherType). Writes that field only and checks
+ * nothing: it patches a header the caller emitted (`emitGre`) into a template.
+ *
+ * @example
+ * ```ts
+ * import { setGreProtocol } from "./gre.ts";
+ * const h = new Uint8Array([0x20, 0, 0x65, 0x58, 0, 0, 1, 0xf4]);
+ * setGreProtocol(h, 0, 0x86dd); // h = 20 00 86 dd 00 00 01 f4
+ * ```
+ */
+export function setGreProtocol(buf: Uint8Array, off: number, protocol: number): void {
+  writeU16(buf, off + GRE_PROTOCOL, protocol);
+}
+
+/**
  * Computes and stores the checksum of the GRE packet `buf[off, off + len)` (header with C set, and
  * payload). Returns the checksum or a `CodecError` if C is not set or the range is bad.
  *

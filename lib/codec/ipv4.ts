@@ -5,7 +5,7 @@
  */
 
 import { inRange, readU16, readU32, writeU16, writeU32 } from "./bytes.ts";
-import { internetChecksum } from "./checksum.ts";
+import { checksumAdd, internetChecksum } from "./checksum.ts";
 import { CodecError } from "./error.ts";
 import { type ReassembledDatagram, ReassemblerBase } from "./reassembly.ts";
 
@@ -270,6 +270,117 @@ export function updateIpv4Checksum(buf: Uint8Array, off: number): number | Codec
   return c;
 }
 
+/**
+ * Sets the total length field (header + payload) of the IPv4 header at `off`. Like every setter here it
+ * writes its own field only and checks nothing: it patches a header the caller emitted (`emitIpv4`)
+ * into a template, so the bounds are the template's.
+ *
+ * @example
+ * ```ts
+ * import { setIpv4TotalLength } from "./ipv4.ts";
+ * const h = new Uint8Array(20);
+ * setIpv4TotalLength(h, 0, 1500); // h[2] === 0x05, h[3] === 0xdc
+ * ```
+ */
+export function setIpv4TotalLength(buf: Uint8Array, off: number, totalLength: number): void {
+  writeU16(buf, off + IPV4_TOTAL_LENGTH, totalLength);
+}
+
+/**
+ * Sets the identification field of the IPv4 header at `off` (low 16 bits of `id`).
+ *
+ * @example
+ * ```ts
+ * import { setIpv4Id } from "./ipv4.ts";
+ * const h = new Uint8Array(20);
+ * setIpv4Id(h, 0, 0xbeef); // h[4] === 0xbe, h[5] === 0xef
+ * ```
+ */
+export function setIpv4Id(buf: Uint8Array, off: number, id: number): void {
+  writeU16(buf, off + IPV4_ID, id);
+}
+
+/**
+ * Sets the fragment offset (`offset` in bytes, a multiple of 8) and the MF flag of the IPv4 header at
+ * `off`, keeping its DF bit.
+ *
+ * @example
+ * ```ts
+ * import { setIpv4Fragment } from "./ipv4.ts";
+ * const h = new Uint8Array(20);
+ * setIpv4Fragment(h, 0, 1480, true); // flags / offset word 0x20b9
+ * ```
+ */
+export function setIpv4Fragment(buf: Uint8Array, off: number, offset: number, more: boolean): void {
+  const p = off + IPV4_FLAGS_FRAG;
+  writeU16(buf, p, (readU16(buf, p) & IPV4_FLAG_DF) | (more ? IPV4_FLAG_MF : 0) | (offset >>> 3));
+}
+
+/**
+ * Stores `checksum` in the header checksum field of the IPv4 header at `off` (see `ipv4ChecksumFrom`,
+ * or `updateIpv4Checksum` to compute it from the header).
+ *
+ * @example
+ * ```ts
+ * import { setIpv4Checksum } from "./ipv4.ts";
+ * const h = new Uint8Array(20);
+ * setIpv4Checksum(h, 0, 0x7cdb); // h[10] === 0x7c, h[11] === 0xdb
+ * ```
+ */
+export function setIpv4Checksum(buf: Uint8Array, off: number, checksum: number): void {
+  writeU16(buf, off + IPV4_CHECKSUM, checksum);
+}
+
+/**
+ * The one's-complement sum (unfolded) of the IPv4 header at `off` without its total length,
+ * identification and checksum fields: the part of a header template that stays the same from packet to
+ * packet. `ipv4ChecksumFrom` completes it per packet.
+ *
+ * @example
+ * ```ts
+ * import { fromHex } from "./bytes.ts";
+ * import { ipv4ChecksumBase, ipv4ChecksumFrom } from "./ipv4.ts";
+ * const h = fromHex("450000140001000040007cdb7f0000017f000001");
+ * ipv4ChecksumFrom(ipv4ChecksumBase(h, 0), 20, 1); // 0x7cdb
+ * ```
+ */
+export function ipv4ChecksumBase(buf: Uint8Array, off: number): number {
+  const hl = (buf[off + IPV4_VERSION_IHL] & 15) * 4;
+  return checksumAdd(0, buf, off, hl) - readU16(buf, off + IPV4_TOTAL_LENGTH) - readU16(buf, off + IPV4_ID) -
+    readU16(buf, off + IPV4_CHECKSUM);
+}
+
+/**
+ * The header checksum of a header whose other fields sum to `base` (`ipv4ChecksumBase`) with this total
+ * length and identification: three additions and a fold, for a template patched per packet.
+ *
+ * @example
+ * ```ts
+ * import { fromHex } from "./bytes.ts";
+ * import { ipv4ChecksumBase, ipv4ChecksumFrom } from "./ipv4.ts";
+ * const h = fromHex("450000000000000040000000 7f000001 7f000001");
+ * ipv4ChecksumFrom(ipv4ChecksumBase(h, 0), 20, 1); // 0x7cdb
+ * ```
+ */
+export function ipv4ChecksumFrom(base: number, totalLength: number, id: number): number {
+  let c = base + totalLength + id;
+  c = (c & 0xffff) + (c >>> 16);
+  return ~((c & 0xffff) + (c >>> 16)) & 0xffff;
+}
+
+/**
+ * The IP version of the packet at `off`: the high nibble of its first byte (4 or 6 for IP).
+ *
+ * @example
+ * ```ts
+ * import { ipVersion } from "./ipv4.ts";
+ * ipVersion(new Uint8Array([0x60]), 0); // 6
+ * ```
+ */
+export function ipVersion(buf: Uint8Array, off: number): number {
+  return buf[off + IPV4_VERSION_IHL] >>> 4;
+}
+
 /** One fragment of a fragmentation plan: a slice of the original payload. */
 export interface FragmentPlan {
   /** Offset of this fragment's data in the original payload (a multiple of 8). */
@@ -307,11 +418,35 @@ export function fragmentIpv4(
   return planFragments(payloadLen, mtu - headerLength, mtu);
 }
 
+/**
+ * Bytes of payload in each IPv4 fragment but the last, for packets no larger than `mtu` with headers of
+ * `headerLength` bytes: the room left, rounded down to a multiple of 8. 0 when under 8 bytes fit. The
+ * plan of `fragmentIpv4` without the array, for hot paths: fragment k carries
+ * `[k × size, min((k + 1) × size, payloadLen))`, MF set on all but the last.
+ *
+ * @example
+ * ```ts
+ * import { ipv4FragmentPayload } from "./ipv4.ts";
+ * ipv4FragmentPayload(1500); // 1480
+ * ```
+ */
+export function ipv4FragmentPayload(mtu: number, headerLength: number = IPV4_HEADER_LENGTH): number {
+  return fragmentSize(mtu - headerLength);
+}
+
+/** `room` rounded down to a multiple of 8, or 0 when under 8 (shared by IPv4 and IPv6). */
+export function fragmentSize(room: number): number {
+  const size = Math.floor(room / 8) * 8;
+  return size < 8 ? 0 : size;
+}
+
 /** Shared by IPv4 and IPv6: `room` is the payload bytes that fit in one packet. */
 export function planFragments(payloadLen: number, room: number, mtu: number): FragmentPlan[] | CodecError {
   if (payloadLen <= room) return [{ offset: 0, length: payloadLen, moreFragments: false }];
-  const chunk = Math.floor(room / 8) * 8;
-  if (chunk < 8) return new CodecError(`MTU "${mtu}" too small: no room for 8 bytes of payload per fragment`);
+  const chunk = fragmentSize(room);
+  if (chunk === 0) {
+    return new CodecError(`MTU "${mtu}" too small: no room for 8 bytes of payload per fragment`);
+  }
   const plans: FragmentPlan[] = [];
   for (let o = 0; o < payloadLen; o += chunk) {
     const length = Math.min(chunk, payloadLen - o);

@@ -7,7 +7,8 @@
 
 import { inRange, readU16, readU32, toHex, writeU16, writeU32 } from "./bytes.ts";
 import { CodecError } from "./error.ts";
-import { type FragmentPlan, planFragments } from "./ipv4.ts";
+import { checksumAdd } from "./checksum.ts";
+import { type FragmentPlan, fragmentSize, planFragments } from "./ipv4.ts";
 import { type ReassembledDatagram, ReassemblerBase } from "./reassembly.ts";
 
 /** Offset of the version / traffic class / flow label word. */
@@ -282,6 +283,89 @@ export function emitIpv6(buf: Uint8Array, off: number, repr: Ipv6Repr): number |
 }
 
 /**
+ * Sets the payload length field of the IPv6 header at `off` (bytes after the fixed header, extension
+ * headers included). Like every setter here it writes its own field only and checks nothing: it patches
+ * a header the caller emitted (`emitIpv6`) into a template.
+ *
+ * @example
+ * ```ts
+ * import { setIpv6PayloadLength } from "./ipv6.ts";
+ * const h = new Uint8Array(40);
+ * setIpv6PayloadLength(h, 0, 1460); // h[4] === 0x05, h[5] === 0xb4
+ * ```
+ */
+export function setIpv6PayloadLength(buf: Uint8Array, off: number, length: number): void {
+  writeU16(buf, off + IPV6_PAYLOAD_LENGTH, length);
+}
+
+/**
+ * Sets the next header field of the IPv6 header at `off`.
+ *
+ * @example
+ * ```ts
+ * import { IPV6_EXT_FRAGMENT, setIpv6NextHeader } from "./ipv6.ts";
+ * const h = new Uint8Array(40);
+ * setIpv6NextHeader(h, 0, IPV6_EXT_FRAGMENT); // h[6] === 44
+ * ```
+ */
+export function setIpv6NextHeader(buf: Uint8Array, off: number, nextHeader: number): void {
+  buf[off + IPV6_NEXT_HEADER] = nextHeader;
+}
+
+/**
+ * Sets the fragment offset (`offset` in bytes, a multiple of 8) and the M flag of the fragment header
+ * at `off`.
+ *
+ * @example
+ * ```ts
+ * import { setIpv6FragmentOffset } from "./ipv6.ts";
+ * const f = new Uint8Array(8);
+ * setIpv6FragmentOffset(f, 0, 1232, true); // f[2] === 0x04, f[3] === 0xd1
+ * ```
+ */
+export function setIpv6FragmentOffset(buf: Uint8Array, off: number, offset: number, more: boolean): void {
+  writeU16(buf, off + FRAG_OFFSET_FLAGS, (offset & 0xfff8) | (more ? 1 : 0));
+}
+
+/**
+ * Sets the 32-bit identification of the fragment header at `off`.
+ *
+ * @example
+ * ```ts
+ * import { setIpv6FragmentId } from "./ipv6.ts";
+ * const f = new Uint8Array(8);
+ * setIpv6FragmentId(f, 0, 0xdeadbeef); // f[4..8] = de ad be ef
+ * ```
+ */
+export function setIpv6FragmentId(buf: Uint8Array, off: number, id: number): void {
+  writeU32(buf, off + FRAG_ID, id);
+}
+
+/**
+ * The one's-complement sum (unfolded) of the IPv6 pseudo-header (RFC 8200 §8.1) for an upper-layer
+ * packet of `upperLength` bytes and protocol `nextHeader`, the addresses read from the IPv6 header at
+ * `off`. Add the upper-layer header and payload to it (`checksumAdd`, `checksumAddAt`); with
+ * `upperLength` 0 it is the per-tunnel constant, the length added per packet.
+ *
+ * @example
+ * ```ts
+ * import { ipv6PseudoHeaderSum } from "./ipv6.ts";
+ * const h = new Uint8Array(40);
+ * h[23] = 1; // source ::1
+ * h[39] = 2; // destination ::2
+ * ipv6PseudoHeaderSum(h, 0, 17, 16); // 1 + 2 + 17 + 16
+ * ```
+ */
+export function ipv6PseudoHeaderSum(
+  buf: Uint8Array,
+  off: number,
+  nextHeader: number,
+  upperLength: number,
+): number {
+  return checksumAdd(0, buf, off + IPV6_SRC, 32) + nextHeader + upperLength;
+}
+
+/**
  * Parses the 8-byte fragment header at `off` (`len` bytes available).
  *
  * @example
@@ -331,6 +415,21 @@ export function emitIpv6Fragment(buf: Uint8Array, off: number, frag: Ipv6Fragmen
   writeU16(buf, off + FRAG_OFFSET_FLAGS, frag.fragmentOffset | (frag.moreFragments ? 1 : 0));
   writeU32(buf, off + FRAG_ID, frag.id);
   return FRAG_HEADER_LENGTH;
+}
+
+/**
+ * Bytes of the fragmentable part in each IPv6 fragment but the last, for packets no larger than `mtu`
+ * carrying `unfragmentableLen` bytes of headers (default 40) and the 8-byte fragment header: a multiple
+ * of 8, or 0 when under 8 bytes fit. The plan of `fragmentIpv6` without the array, for hot paths.
+ *
+ * @example
+ * ```ts
+ * import { ipv6FragmentPayload } from "./ipv6.ts";
+ * ipv6FragmentPayload(1280); // 1232
+ * ```
+ */
+export function ipv6FragmentPayload(mtu: number, unfragmentableLen: number = IPV6_HEADER_LENGTH): number {
+  return fragmentSize(mtu - unfragmentableLen - FRAG_HEADER_LENGTH);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 
 import { inRange, readU16, writeU16 } from "./bytes.ts";
+import { checksumFinish } from "./checksum.ts";
 import { CodecError } from "./error.ts";
 
 /** Offset of the source port. */
@@ -106,4 +107,63 @@ export function emitUdp(buf: Uint8Array, off: number, repr: UdpRepr): number | C
   writeU16(buf, off + UDP_LENGTH, UDP_HEADER_LENGTH + repr.payloadLength);
   writeU16(buf, off + UDP_CHECKSUM, checksum);
   return UDP_HEADER_LENGTH;
+}
+
+/**
+ * Sets the source port of the UDP header at `off`. Like every setter here it writes its own field only
+ * and checks nothing: it patches a header the caller emitted (`emitUdp`) into a template.
+ *
+ * @example
+ * ```ts
+ * import { setUdpSrcPort } from "./udp.ts";
+ * const h = new Uint8Array(8);
+ * setUdpSrcPort(h, 0, 53488); // h[0] === 0xd0, h[1] === 0xf0
+ * ```
+ */
+export function setUdpSrcPort(buf: Uint8Array, off: number, port: number): void {
+  writeU16(buf, off + UDP_SRC_PORT, port);
+}
+
+/**
+ * Sets the length field (header + payload) of the UDP header at `off`.
+ *
+ * @example
+ * ```ts
+ * import { setUdpLength } from "./udp.ts";
+ * const h = new Uint8Array(8);
+ * setUdpLength(h, 0, 1480); // h[4] === 0x05, h[5] === 0xc8
+ * ```
+ */
+export function setUdpLength(buf: Uint8Array, off: number, length: number): void {
+  writeU16(buf, off + UDP_LENGTH, length);
+}
+
+/**
+ * Stores `checksum` in the checksum field of the UDP header at `off` (see `udpChecksumFinish`).
+ *
+ * @example
+ * ```ts
+ * import { setUdpChecksum } from "./udp.ts";
+ * const h = new Uint8Array(8);
+ * setUdpChecksum(h, 0, 0xab80); // h[6] === 0xab, h[7] === 0x80
+ * ```
+ */
+export function setUdpChecksum(buf: Uint8Array, off: number, checksum: number): void {
+  writeU16(buf, off + UDP_CHECKSUM, checksum);
+}
+
+/**
+ * The UDP checksum field for a running sum over the pseudo-header, the UDP header (checksum field 0) and
+ * the payload: the Internet checksum, except that a computed 0 is sent as 0xffff (RFC 768: 0 means
+ * "no checksum").
+ *
+ * @example
+ * ```ts
+ * import { udpChecksumFinish } from "./udp.ts";
+ * udpChecksumFinish(0xffff); // 0xffff, not 0
+ * udpChecksumFinish(0x1234); // 0xedcb
+ * ```
+ */
+export function udpChecksumFinish(sum: number): number {
+  return checksumFinish(sum) || 0xffff;
 }

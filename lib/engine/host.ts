@@ -16,6 +16,20 @@ export interface HostOptions {
   seconds?: number;
 }
 
+/**
+ * Set by `fluxcap run` in each pipeline's environment: the supervisor's pid. A pipeline whose parent is no
+ * longer that process (the supervisor was killed and the pipeline handed to another parent) stops by itself,
+ * as on SIGTERM, within a second: no orphaned capture keeps a ring's writer lock.
+ */
+export const PARENT_ENV = "FLUXCAP_SUPERVISOR_PID";
+
+/** The supervisor's pid this process was started by, or null. */
+function supervisorPid(): number | null {
+  if (Deno.permissions.querySync({ name: "env", variable: PARENT_ENV }).state !== "granted") return null;
+  const v = Deno.env.get(PARENT_ENV);
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
+}
+
 /** A loop that does not answer a stop request within this long is ended anyway (ms). */
 const HARD_STOP_MS = 900;
 /** A loop that answered and is closing its output (a capture file's last writes) gets this long (ms). */
@@ -34,6 +48,10 @@ export function runWorker(job: Job, opts: HostOptions): Promise<number> {
     let deadline: ReturnType<typeof setTimeout> | undefined;
     let hardStop: ReturnType<typeof setTimeout> | undefined;
     let closing = false;
+    const parent = supervisorPid();
+    const orphan = parent === null ? undefined : setInterval(() => {
+      if (Deno.ppid !== parent) onSignal();
+    }, 1000);
     const onSignal = () => {
       Atomics.store(stop, 0, 1);
       Atomics.notify(stop, 0);
@@ -46,6 +64,7 @@ export function runWorker(job: Job, opts: HostOptions): Promise<number> {
       if (finished) return;
       finished = true;
       clearInterval(timer);
+      clearInterval(orphan);
       clearTimeout(deadline);
       clearTimeout(hardStop);
       Deno.removeSignalListener("SIGINT", onSignal);

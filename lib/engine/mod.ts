@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { runWorker } from "./host.ts";
+export { PARENT_ENV, runWorker } from "./host.ts";
 export type { HostOptions } from "./host.ts";
 export type { Job, RxJob, TxJob } from "./jobs.ts";
 export { type LoopContext, type LoopMessage, nap, stopping, throttle } from "./kit.ts";

@@ -93,7 +93,9 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
   };
   const kernelStats = () => {
     const k = source.kernelStats();
-    if (k !== null) writer.addKernelStats(k.drops, k.packets);
+    if (k === null) return;
+    writer.addKernelStats(k.drops, k.packets);
+    if (k.reassembly) writer.addDrop(DropReason.reassembly, k.reassembly);
   };
   let nextStats = 0;
   try {

@@ -22,6 +22,7 @@ import { RingWatch } from "../watch/source.ts";
 import { RateWindow, sampleRates } from "../watch/rates.ts";
 import { type MetricsServer, startMetrics } from "../watch/metrics.ts";
 import { ConfigError, loadConfig, type PipelineSpec, type RingSpec, type ServiceConfig } from "./config.ts";
+import { PARENT_ENV } from "../engine/mod.ts";
 import type { Logger } from "./log.ts";
 import { monotonicUsec, type Notifier } from "./notify.ts";
 import { selfCommand, shellWords } from "./program.ts";
@@ -366,7 +367,8 @@ export class Supervisor {
         stdin: "null",
         stdout: "null",
         stderr: "piped",
-        env: { NO_COLOR: "1" },
+        // the child stops by itself if this supervisor dies (SIGKILL) and it is handed to another parent
+        env: { NO_COLOR: "1", [PARENT_ENV]: String(Deno.pid) },
       }).spawn();
     } catch (e) {
       this.#log(`${p.spec.name}: cannot start: ${(e as Error).message}`);

@@ -232,7 +232,7 @@ export function parseArgs(argv: string[]): Args {
       const eq = arg.indexOf("=");
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const spec = SPECS.find((s) => s.long === name && (s.short === undefined || name.length > 1));
-      if (!spec) throw new UsageError(`Unknown option "--${name}" (see fluxcap -h)`);
+      if (!spec) throw new UsageError(`Unknown option "--${name}"${suggest(name)} (see fluxcap -h)`);
       let value: string | undefined;
       if (takesValue(spec)) {
         if (eq >= 0) value = arg.slice(eq + 1);
@@ -246,7 +246,7 @@ export function parseArgs(argv: string[]): Args {
       for (let j = 1; j < arg.length; j++) {
         const ch = arg[j];
         const spec = SPECS.find((s) => s.short === ch);
-        if (!spec) throw new UsageError(`Unknown option "-${ch}" (see fluxcap -h)`);
+        if (!spec) throw new UsageError(`Unknown option "-${ch}"${suggestShort(ch)} (see fluxcap -h)`);
         if (takesValue(spec)) {
           let value: string;
           if (j + 1 < arg.length) value = arg.slice(j + 1);
@@ -275,6 +275,45 @@ export function parseArgs(argv: string[]): Args {
   a.mode = mode ?? "help";
   checkApplicable(a);
   return a;
+}
+
+/** Every option's long name (`--vlan`), and short letter where it has one: for the help text's test. */
+export const OPTION_NAMES: readonly { short?: string; long: string }[] = SPECS
+  .filter((s) => s.long.length > 1)
+  .map((s) => ({ short: s.short, long: s.long }));
+
+/** ` (did you mean "--vlan"?)` for the long option nearest to `name`, or "" when none is near. */
+function suggest(name: string): string {
+  let best = "";
+  let bestD = Infinity;
+  for (const s of SPECS) {
+    if (s.long.length < 2) continue;
+    const d = s.long.startsWith(name) && name.length >= 3 ? 0 : distance(name, s.long);
+    if (d < bestD) [best, bestD] = [s.long, d];
+  }
+  return bestD <= Math.max(1, Math.floor(name.length / 3)) ? ` (did you mean "--${best}"?)` : "";
+}
+
+/** The option of the other case (`-x` → `-X`), when there is one. */
+function suggestShort(ch: string): string {
+  const other = ch === ch.toLowerCase() ? ch.toUpperCase() : ch.toLowerCase();
+  const s = SPECS.find((x) => x.short === other);
+  return s ? ` (did you mean "-${other}", --${s.long}?)` : "";
+}
+
+/** Edit distance between two short strings (a swap of two neighbours counts one). */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
 }
 
 function takesValue(spec: Spec): boolean {

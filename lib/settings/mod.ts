@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-export { parseArgs } from "./args.ts";
+export { OPTION_NAMES, parseArgs } from "./args.ts";
 export type { Args, Mode } from "./args.ts";
 export { parseEncapSpec, parseKey, parsePort, VXLAN_PORT } from "./encap.ts";
 export type { EncapSpec, TunnelKind } from "./encap.ts";

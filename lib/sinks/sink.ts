@@ -56,9 +56,13 @@ export interface SinkEnv {
 
 /** The cut of one frame (the frame pipeline's result fields have these names). */
 export interface FrameCut {
+  /** Bytes taken from the start of the frame. */
   headLen: number;
+  /** Bytes of the inserted tag that follow them (0..4). */
   tagLen: number;
+  /** Offset in the frame where the tail segment starts. */
   tailOff: number;
+  /** Bytes of the tail segment. */
   tailLen: number;
   /**
    * Length of the frame in `buf` the cut was made from, when known (the pipeline's `origLen`); else it
@@ -73,6 +77,7 @@ export interface Sink extends Disposable {
   readonly what: string;
   /** Ring reader description (`tx eth2`) and kind (see ReaderKind). */
   readonly desc: string;
+  /** The ring reader's kind (a `ReaderKind` value). */
   readonly readerKind: number;
   /** Most frames one flush takes. */
   readonly maxBatch: number;
@@ -109,5 +114,6 @@ export interface Sink extends Disposable {
   oversizeText(len: number): string;
   /** A last line for the log when the sink closes (or null). */
   summary(): string | null;
+  /** Flushes what it still holds and releases its sockets or files. Safe to call twice. */
   close(): void;
 }

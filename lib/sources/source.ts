@@ -36,6 +36,8 @@ export interface KernelStats {
   drops: number;
   /** Packets the kernel handed over or dropped. */
   packets: number;
+  /** Packets lost to IP reassembly that failed in the kernel (fragments that timed out or overlapped). */
+  reassembly?: number;
 }
 
 /** Returned by {@linkcode Source.read} when the source has no more frames, ever (a replayed file). */
@@ -59,5 +61,6 @@ export interface Source extends Disposable {
   tick(now: number): void;
   /** A last line for the log when the source ends (or null). */
   summary(): string | null;
+  /** Releases its sockets, mappings or files. Safe to call twice. */
   close(): void;
 }

@@ -17,6 +17,7 @@ import {
   parseEthernet,
   popVlanTag,
   pushVlanTag,
+  setEtherType,
   setOuterVlanId,
   stripVlanTag,
 } from "../../lib/codec/ethernet.ts";
@@ -180,4 +181,18 @@ Deno.test("ethernet: fuzz parse and tag helpers never throw nor escape the input
     const q = pushVlanTag(buf.slice(), off, len, { vid: 1 });
     if (!isError(q)) assertOffset("push", buf.length, q);
   });
+});
+
+Deno.test("ethernet: setEtherType patches an emitted header", () => {
+  const h = ethPlain.slice(0, 14);
+  setEtherType(h, 0, ETHERTYPE_IPV6);
+  equal(toHex(h), "00112233445566778899aabb86dd");
+  const t = new Uint8Array(16);
+  equal(
+    emitEthernet(t, 2, { dst: ethPlain.subarray(0, 6), src: ethPlain.subarray(6, 12), etherType: 0 }),
+    14,
+  );
+  setEtherType(t, 2, ETHERTYPE_IPV4);
+  equal(toHex(t, 2), toHex(ethPlain, 0, 14));
+  equal(toHex(t, 0, 2), "0000");
 });

@@ -9,6 +9,7 @@ import {
   newGreInfo,
   parseGre,
   setGreChecksum,
+  setGreProtocol,
 } from "../../lib/codec/gre.ts";
 import { greCsumSeq, greKey, grePlain } from "./fixtures.ts";
 import { assertWithin, fuzz } from "./fuzz.ts";
@@ -127,4 +128,20 @@ Deno.test("gre: fuzz parse never throws nor escapes the input", () => {
       equal(r.payloadOffset - off, r.headerLength);
     }
   });
+});
+
+Deno.test("gre: setGreProtocol patches an emitted template into scapy's headers", () => {
+  const t = new Uint8Array(8);
+  equal(emitGre(t, 0, { protocol: ETHERTYPE_TEB, key: 500 }), 8);
+  setGreProtocol(t, 0, ETHERTYPE_IPV6);
+  equal(toHex(t), "200086dd000001f4"); // the flags and the key stay
+  setGreProtocol(t, 0, ETHERTYPE_TEB);
+  equal(toHex(t), toHex(KEY, 0, 8));
+  const p = new Uint8Array(4);
+  equal(emitGre(p, 0, { protocol: ETHERTYPE_TEB }), 4);
+  setGreProtocol(p, 0, ETHERTYPE_IPV6);
+  equal(toHex(p), toHex(PLAIN, 0, 4));
+  const c = CSUM.slice(0, 16);
+  setGreProtocol(c, 0, ETHERTYPE_IPV4);
+  equal(toHex(c), toHex(CSUM, 0, 16));
 });

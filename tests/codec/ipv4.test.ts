@@ -7,10 +7,18 @@ import {
   fragmentIpv4,
   IP_PROTO_ICMP,
   IP_PROTO_UDP,
+  ipv4ChecksumBase,
+  ipv4ChecksumFrom,
+  ipv4FragmentPayload,
   type Ipv4Info,
   Ipv4Reassembler,
+  ipVersion,
   newIpv4Info,
   parseIpv4,
+  setIpv4Checksum,
+  setIpv4Fragment,
+  setIpv4Id,
+  setIpv4TotalLength,
   updateIpv4Checksum,
 } from "../../lib/codec/ipv4.ts";
 import { ipv4Frag0, ipv4Frag1, ipv4Frag2, ipv4Opts, ipv4Whole } from "./fixtures.ts";
@@ -248,4 +256,64 @@ Deno.test("ipv4: fuzz parse and reassembly never throw nor escape the input", ()
     if (d) ok(d.payload.length <= 65535);
     ok(re.pending <= 16);
   }, { random: 5000, mutations: 20000 });
+});
+
+Deno.test("ipv4: setters patch scapy's unfragmented header into its fragments, byte for byte", () => {
+  // ipv4Whole's header (total length 128, no flags, checksum 0xa478) becomes each fragment's header
+  for (
+    const [frag, offset, length, more] of [[ipv4Frag0, 0, 48, true], [ipv4Frag1, 48, 48, true], [
+      ipv4Frag2,
+      96,
+      12,
+      false,
+    ]] as const
+  ) {
+    const h = ipv4Whole.slice(0, 20);
+    setIpv4TotalLength(h, 0, 20 + length);
+    setIpv4Fragment(h, 0, offset, more);
+    // the flags / offset word changed: a new base
+    setIpv4Checksum(h, 0, ipv4ChecksumFrom(ipv4ChecksumBase(h, 0), 20 + length, 0xbeef));
+    equal(toHex(h), toHex(frag, 0, 20));
+  }
+  // id and total length through the incremental checksum: scapy's header with id 0xbeef
+  const t = ipv4Whole.slice(0, 20);
+  setIpv4Id(t, 0, 0);
+  setIpv4TotalLength(t, 0, 0);
+  setIpv4Checksum(t, 0, 0x1234); // ignored by the base
+  const base = ipv4ChecksumBase(t, 0);
+  setIpv4TotalLength(t, 0, 128);
+  setIpv4Id(t, 0, 0xbeef);
+  setIpv4Checksum(t, 0, ipv4ChecksumFrom(base, 128, 0xbeef));
+  equal(toHex(t), toHex(ipv4Whole, 0, 20));
+  // options and DF: the base covers the whole header (IHL 7), setIpv4Fragment keeps DF
+  const o = ipv4Opts.slice(14, 14 + 28);
+  equal(ipv4ChecksumFrom(ipv4ChecksumBase(o, 0), 40, 0x1234), 0x946f);
+  setIpv4Fragment(o, 0, 8, true);
+  equal(toHex(o, 6, 2), "6001");
+  setIpv4Fragment(o, 0, 0, false);
+  equal(toHex(o), toHex(ipv4Opts, 14, 28));
+  equal(ipVersion(ipv4Whole, 0), 4);
+  equal(ipVersion(ipv4Opts, 14), 4);
+});
+
+Deno.test("ipv4: ipv4FragmentPayload is the size fragmentIpv4 plans", () => {
+  equal(ipv4FragmentPayload(68), 48); // scapy's fragsize=48 above
+  equal(ipv4FragmentPayload(1500), 1480);
+  equal(ipv4FragmentPayload(75), 48);
+  equal(ipv4FragmentPayload(1400, 24), 1376);
+  equal(ipv4FragmentPayload(27), 0);
+  equal(ipv4FragmentPayload(0), 0);
+  for (const [len, mtu] of [[108, 68], [3000, 1500], [100, 75], [65515, 1400]]) {
+    const plan = fragmentIpv4(len, mtu);
+    ok(!isError(plan));
+    const size = ipv4FragmentPayload(mtu);
+    equal(plan.length, Math.ceil(len / size));
+    plan.forEach((p, k) =>
+      deepEqual(p, {
+        offset: k * size,
+        length: Math.min(size, len - k * size),
+        moreFragments: k < plan.length - 1,
+      })
+    );
+  }
 });

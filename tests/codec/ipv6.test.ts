@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { formatIpv6, fromHex, toHex } from "../../lib/codec/bytes.ts";
 import { isError } from "../../lib/codec/error.ts";
-import { IP_PROTO_UDP } from "../../lib/codec/ipv4.ts";
+import { IP_PROTO_UDP, ipVersion } from "../../lib/codec/ipv4.ts";
 import {
   emitIpv6,
   emitIpv6Fragment,
@@ -9,12 +9,20 @@ import {
   IPV6_EXT_FRAGMENT,
   IPV6_EXT_HOP_BY_HOP,
   IPV6_NO_NEXT_HEADER,
+  ipv6FragmentPayload,
   type Ipv6Info,
+  ipv6PseudoHeaderSum,
   Ipv6Reassembler,
   newIpv6Info,
   parseIpv6,
   parseIpv6Fragment,
+  setIpv6FragmentId,
+  setIpv6FragmentOffset,
+  setIpv6NextHeader,
+  setIpv6PayloadLength,
 } from "../../lib/codec/ipv6.ts";
+import { checksumAdd } from "../../lib/codec/checksum.ts";
+import { setUdpChecksum, udpChecksumFinish } from "../../lib/codec/udp.ts";
 import { ipv6Ext, ipv6Frag0, ipv6Frag1, ipv6Frag2, ipv6Whole } from "./fixtures.ts";
 import { assertWithin, fuzz, XorShift } from "./fuzz.ts";
 
@@ -174,4 +182,68 @@ Deno.test("ipv6: fuzz parse and reassembly never throw nor escape the input", ()
     if (d) ok(d.payload.length <= 65535);
     ok(re.pending <= 8);
   }, { random: 5000, mutations: 20000 });
+});
+
+Deno.test("ipv6: setters patch scapy's unfragmented header into its fragments, byte for byte", () => {
+  // fragment6(…, 100): 40 + 8 header bytes, 48 bytes of the 128-byte fragmentable part per fragment
+  for (
+    const [frag, offset, length, more] of [[ipv6Frag0, 0, 48, true], [ipv6Frag1, 48, 48, true], [
+      ipv6Frag2,
+      96,
+      32,
+      false,
+    ]] as const
+  ) {
+    const h = new Uint8Array(48);
+    h.set(ipv6Whole.subarray(0, 40));
+    setIpv6NextHeader(h, 0, IPV6_EXT_FRAGMENT);
+    setIpv6PayloadLength(h, 0, 8 + length);
+    equal(
+      emitIpv6Fragment(h, 40, { nextHeader: IP_PROTO_UDP, fragmentOffset: 0, moreFragments: false, id: 0 }),
+      8,
+    );
+    setIpv6FragmentOffset(h, 40, offset, more);
+    setIpv6FragmentId(h, 40, 0xcafe);
+    equal(toHex(h), toHex(frag, 0, 48));
+  }
+  const f = new Uint8Array(8);
+  setIpv6FragmentId(f, 0, 0xdeadbeef);
+  setIpv6FragmentOffset(f, 0, 0xfff8, true);
+  equal(toHex(f), "0000fff9deadbeef");
+  setIpv6FragmentOffset(f, 0, 8, false);
+  equal(toHex(f), "00000008deadbeef");
+});
+
+Deno.test("ipv6: the pseudo-header sum and the UDP setters give scapy's UDP checksum", () => {
+  // ipv6Whole: UDP 7 -> 9, length 128, checksum 0xc139
+  const udp = ipv6Whole.slice(40);
+  equal(toHex(udp, 0, 8), "000700090080c139");
+  setUdpChecksum(udp, 0, 0);
+  const sum = ipv6PseudoHeaderSum(ipv6Whole, 0, IP_PROTO_UDP, 128) + checksumAdd(0, udp, 0, udp.length);
+  equal(udpChecksumFinish(sum), 0xc139);
+  // the per-tunnel constant plus the length added per packet is the same sum
+  equal(ipv6PseudoHeaderSum(ipv6Whole, 0, IP_PROTO_UDP, 0) + 128, ipv6PseudoHeaderSum(ipv6Whole, 0, 17, 128));
+  setUdpChecksum(udp, 0, udpChecksumFinish(sum));
+  equal(toHex(udp), toHex(ipv6Whole, 40));
+});
+
+Deno.test("ipv6: ipv6FragmentPayload is the size fragmentIpv6 plans", () => {
+  equal(ipv6FragmentPayload(100), 48); // fragment6(…, 100) above
+  equal(ipv6FragmentPayload(1280), 1232);
+  equal(ipv6FragmentPayload(1400, 60), 1328);
+  equal(ipv6FragmentPayload(55), 0);
+  for (const [len, mtu] of [[128, 100], [3000, 1280], [65535, 1500]]) {
+    const plan = fragmentIpv6(len, mtu);
+    ok(!isError(plan));
+    const size = ipv6FragmentPayload(mtu);
+    equal(plan.length, Math.ceil(len / size));
+    plan.forEach((p, k) =>
+      deepEqual(p, {
+        offset: k * size,
+        length: Math.min(size, len - k * size),
+        moreFragments: k < plan.length - 1,
+      })
+    );
+  }
+  equal(ipVersion(ipv6Whole, 0), 6);
 });

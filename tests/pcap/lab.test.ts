@@ -3,11 +3,11 @@
  * and converted by tshark to pcapng → `fluxcap -rx --read` → ring → `fluxcap -tx -i` → captured by
  * tcpdump beyond another veth: byte-exact, in order.
  */
-import { assertEquals } from "../assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { fluxcapCommand } from "../helpers.ts";
 import { Lab, labAvailable, makeFrame, readPcap, type VlanSpec } from "../lab.ts";
 import { createRing } from "../../lib/ring/mod.ts";
-import { hex, quiet, readRing, snap, tool, until } from "./common.ts";
+import { hex, pcapOf, quiet, readRing, snap, tool, until } from "./common.ts";
 
 const reason = await labAvailable(["ip", "tcpdump", "tcpreplay", "tshark"]);
 if (reason) console.log(`pcap lab tests skipped: ${reason}`);
@@ -77,5 +77,54 @@ Deno.test({
     const want = readPcap(await Deno.readFile(pcap)).records.map((r) => [r.sec, r.nsec]);
     const inRing = readRing(ring).map((f) => [f.sec, f.nsec]);
     assertEquals(inRing, [...want, ...want], "timestamps in the ring");
+  },
+});
+
+Deno.test({
+  name: "pcap lab: --pace keeps the recorded gaps, as the kernel's receive times beyond a veth show",
+  ignore: reason !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await using lab = await Lab.create("pace");
+    const [fx, s1] = [await lab.ns("fx"), await lab.ns("s1")];
+    await lab.veth({ ns: fx, name: "out1" }, { ns: s1, name: "s1" });
+    // 6 frames recorded 100 ms apart
+    const sent = frames(6);
+    const file = lab.tempPath(".pcap");
+    Deno.writeFileSync(
+      file,
+      pcapOf(sent.map((data, i) => ({ data, sec: 1_700_000_000, nsec: i * 100_000_000, wire: data.length }))),
+    );
+    const a = `${lab.dir}/a`;
+    const b = `${lab.dir}/b`;
+    createRing(a, { size: 4 << 20 });
+    createRing(b, { size: 4 << 20 });
+    const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-i", "out1", a]);
+    const rx = lab.spawn(s1, [...fluxcapCommand(), "-rx", "-i", "s1", b]);
+    await until(
+      () => snap(a).readers.length === 1 && snap(b).writer?.alive === true,
+      "both attached",
+      20_000,
+    );
+    const r = await lab.run(fx, [...fluxcapCommand(), "-rx", "--read", file, "--pace", a]);
+    assertEquals([r.code, quiet(r.stderr)], [0, ""]);
+    await until(() => snap(b).frames === sent.length, "all frames captured beyond the veth", 10_000);
+    assertEquals((await tx.stop("SIGINT")).code, 0);
+    assertEquals((await rx.stop("SIGINT")).code, 0);
+    // The capture's records carry the kernel's receive time: pacing sends no frame before it is due, so
+    // the gaps add up to the recorded 500 ms at least, bar the first frame's own lateness (the transmitter
+    // wakes at each commit; allow it 100 ms on a loaded machine); a replay without --pace takes a few ms.
+    const got = readRing(b);
+    const t = (i: number) => got[i].sec * 1000 + got[i].nsec / 1e6;
+    assertEquals(got.map((g) => hex(g.data)), sent.map(hex), "in order, byte-exact");
+    const span = t(got.length - 1) - t(0);
+    assert(span >= 400, `paced frames spread over ${span.toFixed(1)} ms of receive times (recorded: 500 ms)`);
+    for (let i = 2; i < got.length; i++) {
+      assert(
+        t(i) - t(1) >= (i - 1) * 100 - 50,
+        `frame ${i} received ${(t(i) - t(1)).toFixed(1)} ms after frame 1`,
+      );
+    }
   },
 });

@@ -180,7 +180,7 @@ toolTest("pcap -w -: stdout into tcpdump -r -, frames shown promptly, nothing el
         fillRing(ring, all.slice(from, to));
         await until(() => lines() === to, `tcpdump shows ${to} frames`, 3000);
         const ms = performance.now() - t0;
-        assert(ms < 1000, `frames shown after ${ms.toFixed(0)} ms`);
+        assert(ms < 2500, `frames shown after ${ms.toFixed(0)} ms, not held until a megabyte or the end`);
         console.log(`  -w - | tcpdump: burst of ${to - from} shown after ${ms.toFixed(0)} ms`);
       }
       const res = await interrupt(fx);

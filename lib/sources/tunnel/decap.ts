@@ -20,6 +20,15 @@
  * @module
  */
 import {
+  emitEthernet,
+  ETH_HEADER_LENGTH,
+  ETHERTYPE_ERSPAN,
+  ETHERTYPE_ERSPAN_III,
+  ETHERTYPE_IPV4,
+  ETHERTYPE_IPV6,
+  ETHERTYPE_TEB,
+  IP_PROTO_GRE,
+  ipVersion,
   isError,
   newErspanInfo,
   newGreInfo,
@@ -28,6 +37,7 @@ import {
   parseGre,
   parseIpv4,
   parseVxlan,
+  setEtherType,
   type VxlanInfo,
 } from "../../codec/mod.ts";
 import { DropReason } from "../../ring/reasons.ts";
@@ -41,10 +51,6 @@ export const GRE_RX_DST_MAC = [0x02, 0, 0, 0, 0, 0x02] as const;
 export const GRE_RX_SRC_MAC = [0x02, 0, 0, 0, 0, 0x01] as const;
 /** Bytes a receive buffer must leave in front of the packet for a rebuilt Ethernet header. */
 export const DECAP_HEADROOM = 16;
-
-const ETH_TEB = 0x6558;
-const ERSPAN = 0x88be;
-const ERSPAN_III = 0x22eb;
 
 /**
  * Turns received packets into Ethernet frames.
@@ -67,10 +73,17 @@ export class Decapsulator {
   #gre = newGreInfo();
   #erspan = newErspanInfo();
   #vx: VxlanInfo = { flags: 0, vni: 0, payloadOffset: 0, payloadLength: 0 };
+  /** The rebuilt Ethernet header; its EtherType is set per packet. */
+  #eth = new Uint8Array(ETH_HEADER_LENGTH);
 
   constructor(kind: TunnelKind, key?: number) {
     this.kind = kind;
     this.key = key;
+    emitEthernet(this.#eth, 0, {
+      dst: Uint8Array.from(GRE_RX_DST_MAC),
+      src: Uint8Array.from(GRE_RX_SRC_MAC),
+      etherType: 0,
+    });
   }
 
   /**
@@ -92,7 +105,7 @@ export class Decapsulator {
     if (ipHeader) {
       const ip = parseIpv4(buf, p, n, this.#ip);
       if (isError(ip)) return -1 - DropReason.malformed;
-      if (ip.protocol !== 47) return -1 - DropReason.other;
+      if (ip.protocol !== IP_PROTO_GRE) return -1 - DropReason.other;
       if (ip.moreFragments || ip.fragmentOffset !== 0) return -1 - DropReason.reassembly; // a fragment
       p = ip.payloadOffset;
       n = ip.payloadLength;
@@ -102,14 +115,14 @@ export class Decapsulator {
     if (!g.checksumValid) return -1 - DropReason.malformed;
     const proto = g.protocol;
     if (this.kind === "erspan") {
-      if (proto !== ERSPAN && proto !== ERSPAN_III) return -1 - DropReason.other;
+      if (proto !== ETHERTYPE_ERSPAN && proto !== ETHERTYPE_ERSPAN_III) return -1 - DropReason.other;
       const e = parseErspan(proto, g.sequencePresent, buf, g.payloadOffset, g.payloadLength, this.#erspan);
       if (isError(e)) return -1 - DropReason.malformed;
       if (this.key !== undefined && e.sessionId !== this.key) return -1 - DropReason.key_mismatch;
       if (e.type === 3 && e.frameType === 2) {
         if (e.frameLength < 1) return -1 - DropReason.malformed;
-        const ver = buf[e.frameOffset] >>> 4;
-        return this.#rebuild(buf, e.frameOffset, e.frameLength, ver === 6 ? 0x86dd : 0x0800);
+        const v6 = ipVersion(buf, e.frameOffset) === 6;
+        return this.#rebuild(buf, e.frameOffset, e.frameLength, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
       }
       if (e.type === 3 && e.frameType !== 0) return -1 - DropReason.other;
       return this.#frame(e.frameOffset, e.frameLength);
@@ -117,27 +130,23 @@ export class Decapsulator {
     if (this.key === undefined ? g.keyPresent : !g.keyPresent || g.key !== this.key) {
       return -1 - DropReason.key_mismatch;
     }
-    if (proto === ETH_TEB) return this.#frame(g.payloadOffset, g.payloadLength);
+    if (proto === ETHERTYPE_TEB) return this.#frame(g.payloadOffset, g.payloadLength);
     if (this.kind === "gretap") return -1 - DropReason.other;
     return this.#rebuild(buf, g.payloadOffset, g.payloadLength, proto);
   }
 
   #frame(at: number, len: number): number {
-    if (len < 14) return -1 - DropReason.malformed;
+    if (len < ETH_HEADER_LENGTH) return -1 - DropReason.malformed;
     this.frameOff = at;
     return len;
   }
 
   #rebuild(buf: Uint8Array, at: number, len: number, etherType: number): number {
-    const h = at - 14;
+    const h = at - ETH_HEADER_LENGTH;
     if (h < 0 || len < 1) return -1 - DropReason.malformed;
-    for (let i = 0; i < 6; i++) {
-      buf[h + i] = GRE_RX_DST_MAC[i];
-      buf[h + 6 + i] = GRE_RX_SRC_MAC[i];
-    }
-    buf[h + 12] = etherType >> 8;
-    buf[h + 13] = etherType & 0xff;
+    buf.set(this.#eth, h);
+    setEtherType(buf, h, etherType);
     this.frameOff = h;
-    return len + 14;
+    return len + ETH_HEADER_LENGTH;
   }
 }

@@ -27,6 +27,43 @@ export interface TunnelSourceConfig {
   rcvbuf?: number;
 }
 
+/**
+ * The kernel reassembles fragmented tunnel packets before a socket sees them; a packet whose fragments
+ * time out or overlap is dropped there, seen by no socket. Its only trace is the network namespace's
+ * `ReasmFails` counters (IPv4 and IPv6), which this reads and attributes to the tunnel: on a capture host
+ * the tunnel is what arrives fragmented, but fragments of other traffic that fail are counted too.
+ */
+class ReassemblyFailures {
+  #last = -1;
+
+  /** Failed reassemblies since the previous call (0 the first time). */
+  failedSince(): number {
+    const now = reasmFails();
+    if (now < 0) return 0;
+    const d = this.#last < 0 ? 0 : Math.max(0, now - this.#last);
+    this.#last = now;
+    return d;
+  }
+}
+
+/** IPv4 + IPv6 `ReasmFails` of this network namespace, or -1 when they cannot be read. */
+function reasmFails(): number {
+  try {
+    const ip = Deno.readTextFileSync("/proc/net/snmp").split("\n").filter((l) => l.startsWith("Ip: "));
+    const names = ip[0]?.split(" ") ?? [];
+    const values = ip[1]?.split(" ") ?? [];
+    const v4 = Number(values[names.indexOf("ReasmFails")] ?? 0);
+    let v6 = 0;
+    try {
+      const m = /^Ip6ReasmFails\s+(\d+)/m.exec(Deno.readTextFileSync("/proc/net/snmp6"));
+      if (m) v6 = Number(m[1]);
+    } catch { /* no IPv6 */ }
+    return Number.isFinite(v4) ? v4 + v6 : -1;
+  } catch {
+    return -1;
+  }
+}
+
 /** Batches read from one socket per `read()`, so the loop sees its stop flag and timers between. */
 const BATCHES_PER_READ = 16;
 
@@ -35,6 +72,7 @@ export class TunnelSource implements Source {
   readonly desc: string;
   readonly #rx: TunnelReceiver;
   readonly #decap: Decapsulator;
+  readonly #reasm = new ReassemblyFailures();
 
   constructor(cfg: TunnelSourceConfig) {
     this.#rx = new TunnelReceiver({
@@ -82,7 +120,8 @@ export class TunnelSource implements Source {
   }
 
   kernelStats(): KernelStats {
-    return this.#rx.kernelStats();
+    const k = this.#rx.kernelStats();
+    return { drops: k.drops, packets: k.packets, reassembly: this.#reasm.failedSince() };
   }
 
   tick(): void {}
