@@ -9,26 +9,9 @@
  */
 import { E, errnoName } from "./errno.ts";
 import { errno, readCString, strerror } from "./libc.ts";
+import { FluxError } from "./flux_error.ts";
 
-/**
- * An error meant for the user: its message is printed as one line (no stack) and the process exits
- * with {@linkcode FluxError.exitCode}. Every "tell the user" error extends it; {@linkcode isUserError}
- * is the one predicate for it.
- */
-export class FluxError extends Error {
-  /** Exit status: 1 for runtime failures, 2 for configuration (command line, config file) errors. */
-  readonly exitCode: number = 1;
-  /** An error with `message`: one line, naming the thing and the reason. */
-  constructor(message: string) {
-    super(message);
-    this.name = "FluxError";
-  }
-}
-
-/** True for errors whose message is for the user (instances of {@linkcode FluxError}). */
-export function isUserError(e: unknown): e is FluxError {
-  return e instanceof FluxError;
-}
+export { FluxError, isUserError } from "./flux_error.ts";
 
 /** The C library's text for an errno value. */
 export function errnoText(e: number): string {

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { FluxError } from "../lib/errors.ts";
+import { FluxError } from "./flux_error.ts";
 
 /** Link type of Ethernet, the only one fluxcap compiles for. */
 export const DLT_EN10MB = 1;

@@ -5,9 +5,10 @@
  *
  * @module
  */
-import { FluxError } from "../ffi/mod.ts";
+// The base class comes from a file of its own with no imports: the pure layers use this module too.
+import { FluxError } from "../ffi/flux_error.ts";
 
-export { FluxError, isUserError } from "../ffi/mod.ts";
+export { FluxError, isUserError } from "../ffi/flux_error.ts";
 
 /**
  * A mistake in the command line or a configuration file: printed as one line, exit status 2 (a unit

@@ -14,11 +14,10 @@ export { OPTION_NAMES, parseArgs } from "./args.ts";
 export type { Args, Mode } from "./args.ts";
 export { parseEncapSpec, parseKey, parsePort, VXLAN_PORT } from "./encap.ts";
 export type { EncapSpec, TunnelKind } from "./encap.ts";
-export { checkKernelRing, intOption, KERNEL_RING_DEFAULTS, parseCommandLine } from "./settings.ts";
+export { intOption, parseCommandLine } from "./settings.ts";
 export type {
   CreateSettings,
   DemoSettings,
-  KernelRingOptions,
   NicSinkSettings,
   ReceiveSettings,
   RunSettings,

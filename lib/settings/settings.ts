@@ -24,6 +24,7 @@ import {
   type PcapFileOptions,
   splitCommand,
 } from "../sinks/mod.ts";
+import { checkKernelRing, KERNEL_RING_DEFAULTS } from "../sources/mod.ts";
 import { parseListen } from "../watch/metrics.ts";
 import { type Args, parseArgs } from "./args.ts";
 import { parseEncapSpec, parseKey, parsePort, type TunnelKind, VXLAN_PORT } from "./encap.ts";
@@ -497,47 +498,4 @@ function filterSettings(expr: string, cfg: OpsConfig): void {
     if (e instanceof LibpcapMissing || !isUserError(e)) throw e;
     throw new UsageError(e.message);
   }
-}
-
-/** Kernel ring geometry of `-rx -i` (`-Z`, `-B`, `-S` of fluxcap 3.2). */
-export interface KernelRingOptions {
-  /** -Z: frame size (a V3 ring packs frames; this sets the frame count and the largest frame). */
-  frameSize: number;
-  /** -B: number of blocks. */
-  blocks: number;
-  /** -S: block size as log2 (22 = 4 MiB). */
-  blockSizeLog2: number;
-}
-
-/** Defaults of fluxcap 3.2: 64 blocks of 4 MiB, 2048-byte frames. */
-export const KERNEL_RING_DEFAULTS: KernelRingOptions = { frameSize: 2048, blocks: 64, blockSizeLog2: 22 };
-
-/** TPACKET_V2 header length: `-Z` must exceed it (as fluxcap 3.2 checked). */
-const TPACKET2_HDRLEN = 52;
-/** TPACKET_ALIGNMENT: `-Z` must be a multiple of it. */
-const TPACKET_ALIGNMENT = 16;
-
-/** Validates kernel ring options the way fluxcap 3.2 did; returns an error text or null. */
-export function checkKernelRing(o: KernelRingOptions): string | null {
-  const page = 4096;
-  if (!Number.isInteger(o.blockSizeLog2) || o.blockSizeLog2 < 12 || o.blockSizeLog2 > 30) {
-    return `Invalid block size "-S ${o.blockSizeLog2}": a log2 between 12 (4k) and 30 (1g)`;
-  }
-  const bs = 2 ** o.blockSizeLog2;
-  if (!Number.isInteger(o.frameSize) || o.frameSize <= TPACKET2_HDRLEN) {
-    return `Invalid frame size "-Z ${o.frameSize}": must exceed ${TPACKET2_HDRLEN}`;
-  }
-  if (o.frameSize % TPACKET_ALIGNMENT !== 0) {
-    return `Invalid frame size "-Z ${o.frameSize}": must be a multiple of ${TPACKET_ALIGNMENT}`;
-  }
-  if (bs % o.frameSize !== 0) {
-    return `Invalid block size "-S ${o.blockSizeLog2}": ${bs} bytes is not a multiple of the frame size ${o.frameSize}`;
-  }
-  if (bs % page !== 0) {
-    return `Invalid block size "-S ${o.blockSizeLog2}": not a multiple of the page size ${page}`;
-  }
-  if (!Number.isInteger(o.blocks) || o.blocks < 1 || o.blocks > 65536) {
-    return `Invalid number of blocks "-B ${o.blocks}": between 1 and 65536`;
-  }
-  return null;
 }

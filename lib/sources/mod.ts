@@ -6,6 +6,7 @@
  */
 import { FileSource, type FileSourceConfig } from "./file.ts";
 import { NicSource, type NicSourceConfig } from "./nic.ts";
+export { checkKernelRing, KERNEL_RING_DEFAULTS, type KernelRingOptions } from "./nic.ts";
 import type { Source } from "./source.ts";
 import { TunnelSource, type TunnelSourceConfig } from "./tunnel/source.ts";
 
