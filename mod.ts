@@ -25,7 +25,6 @@ export {
   RingError,
   RingReader,
   RingWriter,
-  snapshot,
   snapshotOf,
 } from "./lib/ring/mod.ts";
 export type {
@@ -33,17 +32,47 @@ export type {
   CreateResult,
   DropCounts,
   DropReasonName,
+  ReaderKindName,
   ReaderOptions,
   ReaderSnapshot,
   RingSnapshot,
   WriterOptions,
+  WriterSnapshot,
 } from "./lib/ring/mod.ts";
 export { parseCommandLine, USAGE } from "./lib/settings/mod.ts";
-export type { Settings } from "./lib/settings/mod.ts";
+export type {
+  CreateSettings,
+  DemoSettings,
+  NicSinkSettings,
+  ReceiveSettings,
+  RunSettings,
+  Settings,
+  SinkSettings,
+  SourceSettings,
+  TransmitSettings,
+  TunnelSinkSettings,
+  WatchSettings,
+} from "./lib/settings/mod.ts";
 export { FluxError, isUserError, UsageError } from "./lib/errors.ts";
 export * from "./lib/codec/mod.ts";
-export { FramePipeline, parseVlanFilter, validateOps } from "./lib/ops/mod.ts";
-export type { OpsConfig, OpsSide } from "./lib/ops/mod.ts";
+export {
+  compileBpf,
+  Dedup,
+  FlowHasher,
+  FramePipeline,
+  parseVlanFilter,
+  Rendezvous,
+  validateOps,
+} from "./lib/ops/mod.ts";
+export type {
+  BalanceMode,
+  BpfFilter,
+  BpfInsn,
+  DedupOptions,
+  OpsConfig,
+  OpsSide,
+  TranslateOptions,
+} from "./lib/ops/mod.ts";
 export { openSource } from "./lib/sources/mod.ts";
 export type {
   FileSourceConfig,
@@ -52,16 +81,21 @@ export type {
   NicSourceConfig,
   Source,
   SourceConfig,
+  TunnelKind,
   TunnelSourceConfig,
 } from "./lib/sources/mod.ts";
 export { openSink } from "./lib/sinks/mod.ts";
 export type {
+  CaptureCounters,
+  CaptureFileFormat,
+  CaptureInterfaceInfo,
   FileSinkConfig,
   FlushResult,
   FrameCut,
   GroupSinkConfig,
   NicSinkConfig,
   PcapFileOptions,
+  PcapOutputOptions,
   PcapTarget,
   Sink,
   SinkConfig,
@@ -69,4 +103,3 @@ export type {
   SinkEnv,
   TunnelSinkConfig,
 } from "./lib/sinks/mod.ts";
-export { startMetrics } from "./lib/watch/metrics.ts";

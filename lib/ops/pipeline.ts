@@ -143,9 +143,9 @@ export class FramePipeline {
   /** Output length (after VLAN work, trim and snaplen); 0 after a drop. */
   outLen = 0;
   /** Drop reason index, or -1 when kept. */
-  reason = -1;
+  reason: number = -1;
   /** {@linkcode VlanAction} applied to the kept frame. */
-  vlanAction = 0;
+  vlanAction: number = 0;
   /** True when the output contains (part of) a tag segment: on tx, send `tag` as a separate iovec. */
   insertTag = false;
   /**

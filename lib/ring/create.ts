@@ -65,10 +65,15 @@ export interface CreateOptions {
 
 /** What {@link createRing} did. */
 export interface CreateResult {
+  /** The ring's path. */
   path: string;
+  /** What was done. */
   action: "created" | "recreated" | "kept";
+  /** Size of the file, header included. */
   fileSize: number;
+  /** Size of the data area (the frames). */
   dataSize: number;
+  /** Largest frame a record holds. */
   maxFrame: number;
 }
 

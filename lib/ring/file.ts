@@ -25,6 +25,7 @@ import * as L from "./layout.ts";
 
 /** A ring file that cannot be opened, created or attached to. */
 export class RingError extends FluxError {
+  /** An error with `message` (`Cannot open ring "x": …`). */
   constructor(message: string) {
     super(message);
     this.name = "RingError";

@@ -12,4 +12,4 @@ export type { WriterOptions } from "./writer.ts";
 export { MemberSlot, RingReader } from "./reader.ts";
 export type { ReaderOptions } from "./reader.ts";
 export { snapshot, snapshotOf } from "./stats.ts";
-export type { DropCounts, ReaderSnapshot, RingSnapshot } from "./stats.ts";
+export type { DropCounts, ReaderKindName, ReaderSnapshot, RingSnapshot, WriterSnapshot } from "./stats.ts";

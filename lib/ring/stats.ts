@@ -12,38 +12,72 @@ export type DropCounts = Record<L.DropReasonName, number>;
 
 /** One attached reader. */
 export interface ReaderSnapshot {
+  /** Its slot in the ring's reader table. */
   slot: number;
+  /** The reading process. */
   pid: number;
+  /** What it is (`tx eth2`). */
   desc: string;
-  kind: typeof L.READER_KIND_NAMES[number];
+  /** The kind of output. */
+  kind: ReaderKindName;
   /** For a `member` reader: the slot of its group's reader; else -1. */
   group: number;
   /** Bytes between this reader and the writer's head. */
   lagBytes: number;
+  /** Frames read since it attached. */
   framesRead: number;
+  /** Bytes read since it attached. */
   bytesRead: number;
+  /** Frames lost to overwrite (lapped by the writer). */
   framesLost: number;
+  /** Frames delivered to the output. */
   framesSent: number;
+  /** Frames dropped on the way to the output, by reason. */
   drops: DropCounts;
 }
 
 /** A ring's counters at one instant. */
 export interface RingSnapshot {
+  /** The ring's name as given. */
   name: string;
   /** ms since the epoch when taken. */
   at: number;
+  /** Size of the file. */
   sizeBytes: number;
+  /** Size of its data area. */
   dataBytes: number;
+  /** Frames written since the ring was created. */
   frames: number;
+  /** Bytes written (stored lengths). */
   bytes: number;
+  /** Bytes written (original lengths on the wire). */
   wireBytes: number;
+  /** Packets the capture side's kernel dropped. */
   kernelDrops: number;
+  /** Packets the capture side's kernel saw, drops included. */
   kernelPackets: number;
   /** Bytes currently held (head − tail). */
   usedBytes: number;
-  writer: { pid: number; desc: string; alive: boolean; drops: DropCounts } | null;
+  /** The current or last writer (alive: it holds the writer lock), or null when there never was one. */
+  writer: WriterSnapshot | null;
+  /** The attached readers. */
   readers: ReaderSnapshot[];
 }
+
+/** A ring's writer. */
+export interface WriterSnapshot {
+  /** The writing process. */
+  pid: number;
+  /** What it is (`rx eth1`). */
+  desc: string;
+  /** True while it holds the writer lock. */
+  alive: boolean;
+  /** Frames it dropped on the way into the ring, by reason. */
+  drops: DropCounts;
+}
+
+/** The name of a reader's kind. */
+export type ReaderKindName = "other" | "nic" | "tunnel" | "file" | "member";
 
 /** The drop counters of the writer (`base` -1) or of the reader slot at byte `base`. */
 function drops(i64: BigInt64Array, base: number): DropCounts {

@@ -46,7 +46,9 @@ const REBASE_AT = 2 ** 50;
  * ```
  */
 export class RingWriter {
+  /** The mapped ring file. */
   readonly ring: RingFile;
+  /** Largest frame a record holds. */
   readonly maxFrame: number;
   #ds: number;
   #data: Uint8Array;
@@ -339,6 +341,7 @@ export class RingWriter {
     this.ring.close();
   }
 
+  /** Closes (see {@linkcode RingWriter.close}). */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -12,7 +12,9 @@
 import { UsageError } from "../errors.ts";
 
 /** Tunnel protocols of `-E`. */
-export type TunnelKind = "gre" | "gretap" | "vxlan" | "erspan";
+import type { TunnelKind } from "../sources/mod.ts";
+
+export type { TunnelKind };
 
 /** A parsed `-E` value. */
 export interface EncapSpec {

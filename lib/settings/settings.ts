@@ -55,21 +55,31 @@ export type SourceSettings =
 
 /** A NIC output of `-tx -i`. */
 export interface NicSinkSettings {
+  /** The kind of output. */
   kind: "nic";
+  /** The interface (`-i`). */
   iface: string;
+  /** `-R`: PACKET_TX_RING instead of `sendmmsg`. */
   txRing: boolean;
+  /** `-q`: PACKET_QDISC_BYPASS. */
   qdiscBypass: boolean;
+  /** `-Z` with `-R`: the TX ring's slot size. */
   frameSize?: number;
 }
 
 /** A tunnel output of `-tx -E`. */
 export interface TunnelSinkSettings {
+  /** The kind of output. */
   kind: "tunnel";
+  /** The encapsulation. */
   tunnel: "gre" | "gretap" | "vxlan";
   /** Destination as typed (a name or an address). */
   host: string;
+  /** `-K`: GRE key or VXLAN VNI. */
   key?: number;
+  /** VXLAN UDP port. */
   port: number;
+  /** `--fragment`: VXLAN may be fragmented. */
   fragment: boolean;
 }
 
@@ -97,47 +107,69 @@ export type SinkSettings =
 
 /** `-cr`. */
 export interface CreateSettings {
+  /** The mode. */
   mode: "create";
+  /** The rings' paths. */
   rings: string[];
+  /** `-s`: the ring size in bytes. */
   size: number;
+  /** `-k`: keep a valid existing ring. */
   keep: boolean;
-  /** Recreate rings even while processes use them. */
+  /** `--force`: recreate rings even while processes use them. */
   force: boolean;
+  /** `-v` count. */
   verbose: number;
 }
 
 /** `-rx`. */
 export interface ReceiveSettings extends RunSettings {
+  /** The mode. */
   mode: "rx";
+  /** The ring written. */
   ring: string;
+  /** The frame operations, on the way in. */
   ops: OpsConfig;
+  /** Where frames come from. */
   source: SourceSettings;
 }
 
 /** `-tx`. */
 export interface TransmitSettings extends RunSettings {
+  /** The mode. */
   mode: "tx";
+  /** The ring read. */
   ring: string;
+  /** The frame operations, on the way out. */
   ops: OpsConfig;
+  /** Where frames go. */
   sink: SinkSettings;
+  /** `--from-oldest`: start at the oldest frame, not the live edge. */
   fromOldest: boolean;
 }
 
 /** `-io`. */
 export interface WatchSettings extends RunSettings {
+  /** The mode. */
   mode: "watch";
+  /** The rings watched. */
   rings: string[];
+  /** `--json`. */
   json: boolean;
+  /** `--once`. */
   once: boolean;
 }
 
 /** `fluxcap demo`. */
 export interface DemoSettings {
+  /** The mode. */
   mode: "demo";
   /** Words after `demo` (the lab's own generator is `demo generate …`). */
   words: string[];
+  /** `--seconds`. */
   seconds?: number;
+  /** `--json`. */
   json: boolean;
+  /** `-v` count. */
   verbose: number;
 }
 

@@ -27,8 +27,14 @@ export { FileSink, PacketSender, TunnelSender, TxRingSender };
 export { fitsLink, maxFrameLen } from "./packet_socket.ts";
 export { checkRawSocket, UDP_BUCKETS } from "./tunnel/sockets.ts";
 export { OutputClosed, PcapOutput } from "./file/output.ts";
-export type { CaptureCounters, PcapFileOptions, PcapOutputOptions } from "./file/output.ts";
+export type {
+  CaptureCounters,
+  CaptureInterfaceInfo,
+  PcapFileOptions,
+  PcapOutputOptions,
+} from "./file/output.ts";
 export {
+  type CaptureFileFormat,
   chooseFormat,
   createCaptureFile,
   parseFileMode,

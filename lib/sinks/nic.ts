@@ -14,7 +14,9 @@ import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./s
 
 /** Settings of a NIC output. */
 export interface NicSinkConfig {
+  /** The kind of sink. */
   kind: "nic";
+  /** The interface (`-i`). */
   iface: string;
   /** `-R`: send through a PACKET_TX_RING (see `nic_tx_ring.ts`). */
   txRing: boolean;

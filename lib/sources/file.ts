@@ -17,6 +17,7 @@ import { type Ingest, type KernelStats, type Source, SOURCE_DONE } from "./sourc
 
 /** Settings of a replay. */
 export interface FileSourceConfig {
+  /** The kind of source. */
   kind: "file";
   /** The file, or `-` for stdin. */
   file: string;

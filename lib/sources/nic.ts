@@ -75,11 +75,15 @@ export function checkKernelRing(o: KernelRingOptions): string | null {
 
 /** Settings of a NIC capture. */
 export interface NicSourceConfig {
+  /** The kind of source. */
   kind: "nic";
+  /** The interface (`-i`). */
   iface: string;
-  /** -Z, -B, -S (fluxcap 3.2 defaults when absent). */
+  /** `-Z` (fluxcap 3.2's default when absent). */
   frameSize?: number;
+  /** `-B`. */
   blocks?: number;
+  /** `-S`. */
   blockSizeLog2?: number;
 }
 

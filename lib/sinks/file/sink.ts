@@ -13,11 +13,15 @@ import type { PcapTarget } from "./names.ts";
 
 /** Settings of a capture-file output. */
 export interface FileSinkConfig {
+  /** The kind of sink. */
   kind: "file";
   /** `-w` as given (for messages). */
   path: string;
+  /** Where it writes, resolved. */
   target: PcapTarget;
+  /** `-G`. */
   rotateSeconds?: number;
+  /** `-C`, in bytes. */
   rotateBytes?: number;
   /** Snap length for the file header (`-s`). */
   snaplen?: number;

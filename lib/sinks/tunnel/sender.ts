@@ -45,7 +45,9 @@ export type { TunnelPath };
 
 /** Settings of a {@link TunnelSender}. */
 export interface TunnelSinkConfig {
+  /** The kind of sink. */
   kind: "tunnel";
+  /** The encapsulation. */
   tunnel: "gre" | "gretap" | "vxlan";
   /** Peer address. */
   dst: IpAddress;

@@ -13,7 +13,9 @@ import { TunnelReceiver } from "./receiver.ts";
 
 /** Settings of a tunnel receive. */
 export interface TunnelSourceConfig {
+  /** The kind of source. */
   kind: "tunnel";
+  /** The encapsulation received. */
   tunnel: TunnelKind;
   /** Local address to bind (default: any, both families). */
   local?: IpAddress;
