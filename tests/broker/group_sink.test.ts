@@ -92,7 +92,7 @@ Deno.test("group sink: merged outcomes, member slots, failover after a second of
       },
     );
     g.tick(performance.now()); // claims the member slots
-    const [a, b] = [fakes.get("a")!, fakes.get("b")!];
+    const b = fakes.get("b")!;
     const frames = flowTraffic(600, 1, false).map((f) => f.bytes);
     const cut = { headLen: 0, tagLen: 0, tailOff: 0, tailLen: 0 };
     /** Offers every frame in batches of 200; returns the member of each (by name, "" when failed). */
