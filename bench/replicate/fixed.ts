@@ -12,6 +12,9 @@ import { FwdSlot, type ToolName } from "./peers/mod.ts";
 import { type Ctx, runTrial, trialLine } from "./trial.ts";
 import { quiesce } from "./topology.ts";
 
+/** Traffic at the trial's rate before each trial (ms). */
+const WARM_MS = 2500;
+
 /** One forwarder's figures at the fixed rate. */
 export interface FixedRow {
   tool: ToolName;
@@ -42,7 +45,9 @@ export async function fixedRate(
     for (const i of order) {
       const slot = await FwdSlot.start(ctx.t, tools[i], fanout);
       try {
-        await ctx.gen.trial({ len, pps: 100_000, ms: 300 }); // warm-up
+        // warm-up at the same rate, long enough that the JIT has compiled the loops (a fresh process
+        // spends tens of milliseconds of its compiler threads' time on that, inside a short trial)
+        await ctx.gen.trial({ len, pps: rate, ms: WARM_MS });
         await quiesce(ctx.t);
         const tr = await runTrial(ctx, slot, len, rate);
         const labels = slot.cur.procs.map((p) => p.label);
