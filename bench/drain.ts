@@ -231,12 +231,12 @@ export async function benchDrain(opts: DrainOptions = {}): Promise<string> {
       for (const [i, s] of senders.entries()) {
         const pps = runs[i].map((m) => m.pps);
         const c = runs[s.ceiling].map((m) => m.pps);
-        const ratio = s.ceiling === i ? "1" : (median(pps) / median(c)).toFixed(2);
-        const perRound = s.ceiling === i ? "-" : median(pps.map((v, j) => v / c[j])).toFixed(2);
+        const ratio = s.ceiling === i ? "1×" : `${(median(pps) / median(c)).toFixed(2)}×`;
+        const perRound = s.ceiling === i ? "-" : `${median(pps.map((v, j) => v / c[j])).toFixed(2)}×`;
         rows.push(
           `| ${len} B | ${count} | ${s.label} | ${k(median(pps))} | ${k(Math.min(...pps))}–${
             k(Math.max(...pps))
-          } | ${ratio}× | ${perRound}× | ${median(runs[i].map((m) => m.refused))} |`,
+          } | ${ratio} | ${perRound} | ${median(runs[i].map((m) => m.refused))} |`,
         );
       }
     }
