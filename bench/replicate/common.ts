@@ -13,6 +13,12 @@ export function fmtRate(pps: number): string {
   return `${Math.round(pps / 1e3)} k`;
 }
 
+/** The median of `xs`. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
 /** A fraction as a whole percentage: "42%". */
 export function pct(x: number): string {
   return `${Math.round(x * 100)}%`;

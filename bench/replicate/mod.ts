@@ -20,9 +20,13 @@ import { FwdSlot, type ToolName, TOOLS } from "./peers/mod.ts";
 import { limitedBy, render, type Row } from "./report.ts";
 import { sweep } from "./search.ts";
 import { type Ctx, runTrial, type Trial, trialLine } from "./trial.ts";
+import { fixedRate, type FixedRow, renderFixed } from "./fixed.ts";
 import { quiesce, type Topo, topology } from "./topology.ts";
 
 export type { ToolName } from "./peers/mod.ts";
+
+/** The fixed rate of the 1→2 transmit CPU comparison (frames/s). */
+const FIXED_RATE = 100_000;
 
 /** Options of {@link benchReplicate}. */
 export interface ReplicateOptions {
@@ -102,6 +106,8 @@ export async function benchReplicate(opts: ReplicateOptions = {}): Promise<strin
 
   const lab = await Lab.create("rep");
   const rows: Row[] = [];
+  const fixed: FixedRow[] = [];
+  const fixedMs = 2000;
   const baseline = new Map<number, Trial[]>();
   let rpsCpu = 0, genCpu = 1;
   let gen: GenClient | null = null;
@@ -129,6 +135,7 @@ export async function benchReplicate(opts: ReplicateOptions = {}): Promise<strin
 
     for (const fanout of [1, 2]) {
       for (const tool of tools) {
+        if (tool === "fluxcap 1tx" && fanout === 1) continue; // the same as fluxcap
         log(`${tool} 1→${fanout}: starting`);
         const slot = await FwdSlot.start(t, tool, fanout);
         try {
@@ -154,12 +161,21 @@ export async function benchReplicate(opts: ReplicateOptions = {}): Promise<strin
         }
       }
     }
+    // 1→2: one transmit process per output against one for both, at a fixed rate all keep up with
+    const pair: ToolName[] = ["fluxcap", "fluxcap 1tx"];
+    if (pair.every((x) => tools.includes(x))) {
+      log("1→2 transmit CPU at a fixed rate: one process per output, one for both");
+      for (const len of sizes) {
+        fixed.push(...await fixedRate({ ...ctx, ms: fixedMs }, pair, 2, len, FIXED_RATE, quick ? 2 : 4));
+      }
+    }
   } finally {
     await gen?.close();
     await lab.close();
   }
   const secs = (performance.now() - started) / 1000;
-  return render(rows, baseline, { quick, ms, rpsCpu, genCpu, secs, installNotes });
+  const table = render(rows, baseline, { quick, ms, rpsCpu, genCpu, secs, installNotes });
+  return fixed.length > 0 ? `${table}\n\n${renderFixed(fixed, 2, fixedMs)}` : table;
 }
 
 if (import.meta.main) {

@@ -157,9 +157,10 @@ export function render(
       `retried once (after other users' load settles, up to 5 s). Rates step ×2, then the gap is halved ` +
       `geometrically twice (±10–20%); "≥" = the generator's unpaced maximum passed, so the figure is the ` +
       `rig's limit, not the forwarder's. "CPU/frame, forwarder processes" = utime+stime of all their ` +
-      `threads per frame delivered at that rate (1→2 counts both copies); it excludes the softirq work the ` +
-      `forwarding causes, which is why mirred has no figure: this kernel has no IRQ time accounting, so ` +
-      `softirq time in /proc/stat is tick-sampled and, with NO_HZ idle, under-counted; and whole-machine ` +
+      `threads per frame delivered at that rate (1→2 counts both copies); this kernel has no IRQ time ` +
+      `accounting, so it includes whatever softirq work (any interface's receive) ran while those threads ` +
+      `were interrupted — about half of a transmit thread's time in perf — and none of the rest, which is ` +
+      `why mirred has no figure; softirq time in /proc/stat is tick-sampled and, with NO_HZ idle, under-counted; and whole-machine ` +
       `busy time is polluted by other sessions on this shared 2-CPU VM ("other users" = their CPU during ` +
       `that trial, in CPUs). "CPUs busy" is exact (from idle time). netsniff-ng runs as ` +
       `\`--in in0 --out outN -s -A -Q -S 64MiB\` (its default ring cannot be allocated on a veth; -A/-Q keep ` +

@@ -8,9 +8,9 @@
  * - Before the sink's flush the reader checks that the writer has not reclaimed the batch meanwhile
  *   (`secure()`): a sink that copies frames at staging holds good copies once that check passes, and a
  *   batch that fails it is discarded and counted as lost, never written.
- * - A zero-copy sink reads the frames during its flush, while the writer goes on (it never waits). A
- *   batch far from the writer's reach ({@linkcode ZERO_COPY_HEADROOM}) is sent from the ring itself;
- *   a batch within reach is first copied out (one copy of its span), checked, and sent from the copy.
+ * - A zero-copy sink reads the frames during its flush, while the writer goes on (it never waits): its
+ *   batches are copied out of the ring as they are read (`pollInto`, one streaming copy of the batch's
+ *   span, cheaper than parsing the ring in place), checked, and sent from the copy.
  *
  * @module
  */
@@ -29,13 +29,8 @@ import {
 import type { TxJob } from "./jobs.ts";
 import { dedupWatch, type LoopContext, nap, stopping, throttle, WARN_EVERY_MS } from "./kit.ts";
 
-/**
- * A zero-copy sink sends a batch straight from the ring only when the writer would have to append at
- * least this many bytes (or half the ring, if more) before reaching it: more than it can write during
- * one flush even at memory speed with the sink backing off (~100 ms at ~1.5 GB/s). Closer batches are
- * copied out first.
- */
-export const ZERO_COPY_HEADROOM = 256 * 1024 * 1024;
+/** Where a zero-copy sink's batches are copied to (or a record of the largest frame twice, if more). */
+const COPY_BUFFER = 1 << 20;
 
 /** The cut of a frame sent as it is (no frame operation): one segment. */
 class WholeFrame implements FrameCut {
@@ -95,10 +90,10 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
   const cut: FrameCut = passthrough ? whole : pipe;
   const batch = Math.min(sink.maxBatch, reader.maxBatch);
   const verdict = new Int8Array(batch); // -1 staged, else the drop reason
-  // where a batch within the writer's reach is copied to before a zero-copy sink sends it
-  const bounce = sink.zeroCopy ? addressable(reader.bounceSize) : null;
-  const bounceOffs = new Uint32Array(batch);
-  const safeHeadroom = Math.max(ZERO_COPY_HEADROOM, reader.ring.geometry.dataSize / 2);
+  // where a zero-copy sink's batches are copied to as they are read
+  const copy = sink.zeroCopy ? addressable(Math.max(COPY_BUFFER, reader.minCopySize)) : null;
+  const data = copy === null ? reader.data : copy.bytes;
+  const base = copy === null ? reader.dataAddr : copy.addr;
   const warn = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
   const warnError = throttle(WARN_EVERY_MS, (message) => ctx.post({ type: "warn", message }));
   const warnOversize = (len: number) => warn(() => sink.oversizeText(len));
@@ -113,22 +108,14 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
       now = performance.now();
       nextTick = now + Math.min(1000, sink.dueIn(now));
     }
-    const n = reader.poll(batch);
+    const n = copy === null ? reader.poll(batch) : reader.pollInto(copy.bytes, batch);
     if (n === 0) {
       reader.flush();
       reader.wait(Math.max(1, Math.min(100, Math.ceil(nextTick - now))));
       continue;
     }
-    let data = reader.data;
-    let base = reader.dataAddr;
-    let offs = reader.offs;
+    const offs = reader.offs;
     const lens = reader.lens;
-    if (bounce !== null && reader.headroom() < safeHeadroom) {
-      reader.copyBatch(bounce.bytes, bounceOffs);
-      data = bounce.bytes;
-      base = bounce.addr;
-      offs = bounceOffs;
-    }
     for (let i = 0; i < n; i++) {
       const off = offs[i];
       const len = lens[i];

@@ -72,6 +72,11 @@ export class RingReader {
   #pos: number; // relative logical position of the next unread record
   #off: number; // physical offset of it
   #batchN = 0;
+  /** The last `pollInto` destination, and a word view of it. */
+  #dst: Uint8Array | null = null;
+  #dstU32: Uint32Array = new Uint32Array(0);
+  /** Average record size of the last `pollInto` batch: how much to copy at first. */
+  #recordBytes = 128;
   #secured = false;
   #batchEnd = 0;
   #batchEndOff = 0;
@@ -282,47 +287,113 @@ export class RingReader {
   }
 
   /**
-   * Copies the frames of the current batch into `dst` (one or two copies of the batch's span of the
-   * data area) and writes each frame's offset in `dst` into `offs`. Call `secure()` afterwards: when it
-   * returns true the copies are intact. `dst` must hold `maxBatch` records of the ring's largest frame
-   * (see {@linkcode RingReader.bounceSize}).
+   * Like {@linkcode poll}, but copies the records out of the ring into `dst` first (whole records, as
+   * many as fit, at most `max`), a piece at a time as they are parsed, and describes them there:
+   * `offs[i]` are offsets into `dst`. One streaming copy replaces parsing the ring in place, where each
+   * record header is a cache (and TLB) miss that waits for the one before it. Call `secure()` after the
+   * copies were used: when it returns true they were intact. `dst` must hold two records of the
+   * ring's largest frame (see {@linkcode RingReader.minCopySize}).
    */
-  copyBatch(dst: Uint8Array, offs: Uint32Array): void {
-    const n = this.#batchN;
-    if (n === 0) return;
-    const first = this.offs[0] - L.RECORD_HEADER;
-    const last = this.offs[n - 1] + this.lens[n - 1];
-    const data = this.ring.data;
-    if (last > first) {
-      dst.set(data.subarray(first, last), 0);
-      for (let i = 0; i < n; i++) offs[i] = this.offs[i] - first;
-      return;
+  pollInto(dst: Uint8Array, max = this.maxBatch): number {
+    if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
+    if (dst.length < this.minCopySize) {
+      throw new RangeError(`pollInto: ${dst.length} bytes cannot hold a record (${this.minCopySize} needed)`);
     }
-    // the batch wraps: [first, end of the records before the wrap) then [0, last)
-    let tailEnd = first;
-    for (let i = 0; i < n && this.offs[i] >= first; i++) tailEnd = this.offs[i] + this.lens[i];
-    const part = tailEnd - first;
-    dst.set(data.subarray(first, tailEnd), 0);
-    dst.set(data.subarray(0, last), part);
-    for (let i = 0; i < n; i++) {
-      const o = this.offs[i];
-      offs[i] = o >= first ? o - first : o + part;
-    }
-  }
-
-  /** Bytes a `copyBatch` destination needs for this reader. */
-  get bounceSize(): number {
-    return Math.min(this.#ds, this.maxBatch * L.recordSize(this.ring.geometry.maxFrame));
-  }
-
-  /**
-   * Bytes the writer can still append before it reclaims the first record of the current batch (how
-   * far the batch is from being overwritten); 0 when nothing is polled.
-   */
-  headroom(): number {
-    if (this.#batchN === 0) return 0;
+    if (max > this.maxBatch) max = this.maxBatch;
+    const ds = this.#ds;
     const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
-    return Math.max(0, this.#rel[0] + this.#ds - headRel);
+    let pos = this.#pos;
+    if (max <= 0 || headRel <= pos) {
+      if (max > 0 && headRel < pos) this.#resync(); // see poll()
+      this.#batchN = 0;
+      this.#batchEnd = this.#pos;
+      this.#batchEndOff = this.#off;
+      return 0;
+    }
+    const tailRel = this.#tailRel(headRel);
+    let off = this.#off;
+    if (tailRel > pos) { // lapped: jump to the oldest intact record
+      pos = tailRel;
+      off = tailRel % ds;
+      if (off < 0) off += ds;
+    }
+    if (this.#dst !== dst) {
+      this.#dst = dst;
+      this.#dstU32 = new Uint32Array(dst.buffer, dst.byteOffset, dst.length >>> 2);
+    }
+    const u = this.#dstU32;
+    const maxFrame = this.ring.geometry.maxFrame;
+    // dst[x] holds the byte at logical position pos + x, for every x < have
+    const limit = Math.min(headRel - pos, dst.length - (dst.length % 8));
+    const piece = Math.max(4096, Math.ceil(max * this.#recordBytes) + 4096);
+    let have = 0;
+    let d = 0;
+    let n = 0;
+    while (d < limit && n < max) {
+      if (d + L.RECORD_HEADER > have) {
+        if (have >= limit) break;
+        have = this.#copyOut(dst, off, have, Math.min(limit, have + piece));
+        continue;
+      }
+      let phys = off + d;
+      if (phys >= ds) phys -= ds;
+      const i = d >>> 2;
+      const cap = u[i];
+      if (cap === L.WRAP) {
+        d += ds - phys;
+        if (have < d) have = Math.min(d, limit); // the unused end of the data area is not copied
+        continue;
+      }
+      if (cap > maxFrame || phys + L.RECORD_HEADER + cap > ds) break; // see poll()
+      const size = (L.RECORD_HEADER + cap + 7) & ~7;
+      if (d + size > have) {
+        if (d + size > limit) break; // not all committed yet (impossible) or beyond `dst`: next batch
+        have = this.#copyOut(dst, off, have, Math.min(limit, Math.max(have + piece, d + size)));
+        continue;
+      }
+      const seq = u[i + 4] + u[i + 5] * 4294967296;
+      if (n > 0 && seq !== this.#seq[n - 1] + 1) break; // see poll()
+      this.offs[n] = d + L.RECORD_HEADER;
+      this.lens[n] = cap;
+      this.wires[n] = u[i + 1];
+      this.secs[n] = u[i + 2];
+      this.nsecs[n] = u[i + 3];
+      this.#seq[n] = seq;
+      this.#rel[n] = pos + d;
+      d += size;
+      n++;
+    }
+    if (n > 0) this.#recordBytes = d / n;
+    const end = off + d;
+    this.#batchN = n;
+    this.#batchEnd = pos + d;
+    this.#batchEndOff = end >= ds ? end - ds : end;
+    if (n === 0) {
+      if (pos + d < headRel) this.#stuck(pos);
+      else { // only wrap markers were crossed: keep the position, or backlog() never drains
+        this.#pos = this.#batchEnd;
+        this.#off = this.#batchEndOff;
+      }
+    }
+    return n;
+  }
+
+  /** Smallest `dst` {@linkcode pollInto} takes: two records of the ring's largest frame. */
+  get minCopySize(): number {
+    return Math.min(this.#ds, 2 * L.recordSize(this.ring.geometry.maxFrame));
+  }
+
+  /** Copies the logical bytes [from, to) after physical offset `off` to dst[from, to); returns `to`. */
+  #copyOut(dst: Uint8Array, off: number, from: number, to: number): number {
+    const ds = this.#ds;
+    const data = this.ring.data;
+    let p = off + from;
+    if (p >= ds) p -= ds;
+    const len = to - from;
+    const first = Math.min(len, ds - p);
+    dst.set(data.subarray(p, p + first), from);
+    if (len > first) dst.set(data.subarray(0, len - first), from + first);
+    return to;
   }
 
   /**

@@ -329,3 +329,109 @@ Deno.test("ring: use after close throws instead of touching unmapped memory; pol
     rmrf(dir);
   }
 });
+
+Deno.test("ring: pollInto copies whole records of every size across the wrap, in pieces, all of them", () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 200 * 1024 });
+    const w = RingWriter.open(path);
+    const r = RingReader.open(path);
+    // the smallest destination it takes: two records of the largest frame
+    const dst = new Uint8Array(r.minCopySize);
+    assertThrows(() => r.pollInto(new Uint8Array(r.minCopySize - 8)), RangeError, "cannot hold");
+    const buf = new Uint8Array(10000);
+    let written = 0, read = 0;
+    const take = () => {
+      for (;;) {
+        const n = r.pollInto(dst, 1 + (written % 300));
+        if (n === 0) return;
+        for (let i = 0; i < n; i++) {
+          assertEquals(r.seq(i), read + i, "in order, none skipped");
+          assert(checkRecord(dst, r.offs[i], r.lens[i]), `record ${read + i} intact in the copy`);
+          assertEquals(r.wires[i], r.lens[i] + 5);
+          assertEquals([r.secs[i], r.nsecs[i]], [7, 9]);
+        }
+        assert(r.secure(), "nothing was overwritten");
+        assertEquals(r.release(), 0);
+        read += n;
+      }
+    };
+    // every size up to 10000 bytes (each record meets the end of the data area somewhere), then many
+    // small ones at every 8-byte position, read in batches of varying sizes
+    for (let len = 12; len <= 10000; len += 1 + (len % 13)) {
+      fillRecord(buf, len, written++);
+      assert(w.write(buf, 0, len, len + 5, 7, 9));
+      if (written % 3 === 0) {
+        w.commit();
+        take();
+      }
+    }
+    for (let k = 0; k < 20_000; k++) {
+      const len = 12 + ((k * 37) % 97);
+      fillRecord(buf, len, written++);
+      w.write(buf, 0, len, len + 5, 7, 9);
+      if (k % 11 === 0) {
+        w.commit();
+        take();
+      }
+    }
+    w.commit();
+    take();
+    assertEquals(read, written);
+    assertEquals([r.framesRead, r.framesLost], [written, 0]);
+    r.close();
+    w.close();
+  } finally {
+    rmrf(dir);
+  }
+});
+
+Deno.test("ring: a pollInto copy overwritten before secure() is discarded and counted lost; after, kept", () => {
+  const dir = makeRingDir();
+  try {
+    const path = `${dir}/r`;
+    createRing(path, { size: 256 * 1024 });
+    const w = RingWriter.open(path);
+    const r = RingReader.open(path);
+    const dst = new Uint8Array(64 << 10);
+    const buf = new Uint8Array(1000);
+    let written = 0;
+    const put = (k: number) => {
+      for (let j = 0; j < k; j++) {
+        fillRecord(buf, 100 + (written % 800), written);
+        w.write(buf, 0, 100 + (written % 800));
+        written++;
+      }
+      w.commit();
+    };
+    put(50);
+    assertEquals(r.pollInto(dst, 20), 20);
+    put(2000); // the writer laps the reader while the copy is "in use"
+    assertEquals(r.secure(), false, "the copy cannot be trusted");
+    assertEquals(r.release(), 20, "the whole batch is discarded");
+    // a batch secured before the writer laps it is kept
+    const n = r.pollInto(dst, 30);
+    assert(n > 0);
+    assert(r.secure());
+    const ok = Array.from({ length: n }, (_, i) => checkRecord(dst, r.offs[i], r.lens[i]));
+    put(2000);
+    assertEquals(r.release(), 0, "secured: counted as read");
+    assert(ok.every((x) => x), "its copies were intact");
+    let read = n;
+    for (;;) {
+      const k = r.pollInto(dst);
+      if (k === 0) break;
+      assert(r.secure());
+      for (let i = 0; i < k; i++) assert(checkRecord(dst, r.offs[i], r.lens[i]), "only intact records");
+      assertEquals(r.release(), 0);
+      read += k;
+    }
+    assertEquals(r.framesRead, read);
+    assertEquals(r.framesRead + r.framesLost, written, "read + lost = written");
+    r.close();
+    w.close();
+  } finally {
+    rmrf(dir);
+  }
+});

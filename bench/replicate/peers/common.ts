@@ -7,11 +7,15 @@
 import type { LabProcess } from "../../../lib/lab/mod.ts";
 import { lastLine, sleep } from "../common.ts";
 
-/** The forwarders compared; "netsniff-ng -k 1000" flushes its TX ring every 1 ms instead of every 10 µs. */
+/**
+ * The forwarders compared; "netsniff-ng -k 1000" flushes its TX ring every 1 ms instead of every 10 µs;
+ * "fluxcap 1tx" is a prototype (1→2 only): one transmit process for both outputs (`multi_tx.ts`).
+ */
 export type ToolName =
   | "mirred"
   | "fluxcap"
   | "fluxcap -q"
+  | "fluxcap 1tx"
   | "netsniff-ng"
   | "netsniff-ng -k 1000"
   | "daemonlogger";

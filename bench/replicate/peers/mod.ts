@@ -19,6 +19,7 @@ export const TOOLS: ToolName[] = [
   "mirred",
   "fluxcap",
   "fluxcap -q",
+  "fluxcap 1tx",
   "netsniff-ng",
   "netsniff-ng -k 1000",
   "daemonlogger",
@@ -31,6 +32,7 @@ export function startForwarder(t: Topo, tool: ToolName, fanout: number): Promise
       return startMirred(t, fanout);
     case "fluxcap":
     case "fluxcap -q":
+    case "fluxcap 1tx":
       return startFluxcap(t, tool, fanout);
     case "netsniff-ng":
     case "netsniff-ng -k 1000":
