@@ -13,6 +13,8 @@ export class Capture {
   readonly file: string;
   /** The tcpdump process. */
   readonly process: LabProcess;
+  /** After `stop()`: packets tcpdump's kernel buffer dropped (its "dropped by kernel" count). */
+  kernelDrops = 0;
 
   /** @internal Use `Lab.tcpdump`. */
   constructor(file: string, process: LabProcess) {
@@ -44,6 +46,8 @@ export class Capture {
   /** Stops tcpdump (SIGINT, so it flushes and closes the file) and returns every captured frame. */
   async stop(): Promise<Uint8Array[]> {
     const res = await this.process.stop("SIGINT");
+    const m = /(\d+) packets? dropped by kernel/.exec(res.stderr);
+    this.kernelDrops = m ? Number(m[1]) : 0;
     try {
       return readPcapFrames(await Deno.readFile(this.file));
     } catch (e) {

@@ -89,9 +89,11 @@ t(
       const ring = `${dir}/r`;
       createRing(ring, { size: 64 << 20 }); // large: the writer does not reclaim (and repair) the tail soon
       const frames = 400;
-      const rx = spawnFluxcap(["-rx", "--read", pacedFile(dir, frames, 5), "--pace", ring]);
+      // the reader first: it starts at the live edge and is owed every frame written after it attached
       const tx = spawnFluxcap(["-tx", "-w", `${dir}/out.pcap`, ring]);
-      await until(() => snap(ring).readers.length === 1 && snap(ring).frames > 50, "traffic flowing", 20_000);
+      await until(() => snap(ring).readers.length === 1, "reader attached", 20_000);
+      const rx = spawnFluxcap(["-rx", "--read", pacedFile(dir, frames, 5), "--pace", ring]);
+      await until(() => snap(ring).frames > 50, "traffic flowing", 20_000);
       const m = RingFile.open(ring); // kept open: a damaged header is refused at open, not while mapped
       const look = () => snapshot(m);
       Atomics.add(m.i64, L.H_TAIL / 8, 1n << 48n); // the attacker's write
