@@ -71,9 +71,12 @@ function sinkConfig(s: TransmitSettings): { sink: SinkConfig; text: string } {
       const members = k.members.map((m) => m.kind === "nic" ? nicConfig(m) : tunnelConfig(m));
       checkRing(s.ring);
       return {
-        sink: { kind: "group", members: members.map((m) => m.sink), balance: k.balance, name: k.name },
-        text: `sending ring "${s.ring}" to an output group of ${members.length}, each frame to one member ` +
-          `by its ${k.balance === "flows" ? "flow" : "addresses"} (${members.map((m) => m.text).join("; ")})`,
+        sink: { kind: "group", members: members.map((m) => m.sink), balance: k.balance, all: k.all, name: k.name },
+        text: `sending ring "${s.ring}" to an output group of ${members.length}, ` +
+          (k.all
+            ? "every frame to every member"
+            : `each frame to one member by its ${k.balance === "flows" ? "flow" : "addresses"}`) +
+          ` (${members.map((m) => m.text).join("; ")})`,
       };
     }
     case "file": {

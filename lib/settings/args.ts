@@ -31,6 +31,8 @@ export interface Args {
   dedup?: string;
   /** --balance flows|addresses (output groups) */
   balance?: string;
+  /** --all: an output group replicates every frame to every member */
+  all: boolean;
   sample?: string;
   trim?: string;
   encap?: string;
@@ -105,6 +107,7 @@ const SPECS: Spec[] = [
   v("filter", "filter", "f"),
   v("dedup", "dedup"),
   v("balance", "balance"),
+  f("all", "all"),
   v("sample", "sample", "d"),
   v("trim", "trim", "D"),
   v("encap", "encap", "E"),
@@ -162,6 +165,7 @@ export function parseArgs(argv: string[]): Args {
     rings: [],
     keep: false,
     force: false,
+    all: false,
     verbose: 0,
     stripVlan: false,
     txRing: false,
@@ -333,8 +337,8 @@ const APPLICABLE: Record<string, string[]> = {
   "rx nic": [...COMMON_OPS, "interface", "strip-vlan", "frame-size", "blocks", "block-size"],
   "rx tunnel": [...COMMON_OPS, "interface", "strip-vlan", "encap", "key"],
   "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],
-  "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest", "balance"],
-  "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest", "balance"],
+  "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest", "balance", "all"],
+  "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest", "balance", "all"],
   "tx file": [
     ...COMMON_OPS,
     "write",

@@ -90,9 +90,12 @@ export type SinkSettings =
   | {
     /** An output group: `-i eth2,eth3,eth4` or `-E gretap:host1,host2`, each frame to one member. */
     kind: "group";
+    /** The members, in the order given. */
     members: NicSinkSettings[] | TunnelSinkSettings[];
     /** `--balance` (default `flows`). */
     balance: BalanceMode;
+    /** `--all`: every frame to every member instead (replication in one process). */
+    all: boolean;
     /** The group as typed (`eth2,eth3,eth4`, `gretap:198.18.7.1,198.18.7.2`). */
     name: string;
   }
@@ -357,6 +360,18 @@ function balanceMode(a: Args, group: boolean): BalanceMode {
   return m;
 }
 
+/** `--all`, which needs a group and means replication, not balancing (so no `--balance` with it). */
+function groupAll(a: Args, group: boolean): boolean {
+  if (!a.all) return false;
+  if (!group) {
+    throw new UsageError("--all applies to output groups (-i eth2,eth3 or -E gretap:host1,host2), not to one output");
+  }
+  if (a.balance !== undefined) {
+    throw new UsageError("--all sends every frame to every member: --balance does not apply with it");
+  }
+  return true;
+}
+
 function sinkSettings(a: Args): SinkSettings {
   iface(a);
   if (a.encap !== undefined && a.iface === undefined && a.encap.includes(",")) {
@@ -365,14 +380,15 @@ function sinkSettings(a: Args): SinkSettings {
     const kind = colon < 0 ? a.encap : a.encap.slice(0, colon);
     const hosts = groupList(a.encap.slice(colon + 1), `-E ${a.encap}`);
     const members = hosts.map((h) => tunnelSettings({ ...a, encap: `${kind}:${h}` }));
-    return { kind: "group", members, balance: balanceMode(a, true), name: a.encap };
+    return { kind: "group", members, balance: balanceMode(a, true), all: groupAll(a, true), name: a.encap };
   }
   if (a.encap === undefined && a.write === undefined && a.iface !== undefined && a.iface.includes(",")) {
     const ifaces = groupList(a.iface, `-i ${a.iface}`);
     const members = ifaces.map((i) => nicSettings({ ...a, iface: i }));
-    return { kind: "group", members, balance: balanceMode(a, true), name: a.iface };
+    return { kind: "group", members, balance: balanceMode(a, true), all: groupAll(a, true), name: a.iface };
   }
   balanceMode(a, false);
+  groupAll(a, false);
   if (a.encap !== undefined) return tunnelSettings(a);
   return nicOrFileSettings(a);
 }

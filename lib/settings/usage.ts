@@ -35,6 +35,8 @@ packet broker:
     -tx -i <eth>,<eth>,... <ring>        output group: each flow to one member, with failover
     -tx -E gretap:<host>,<host> <ring>   the same over tunnels
     --balance flows|addresses            what a group hashes IP frames on (default flows) [tx]
+    --all                                a group sends every frame to every member (replication from
+                                         one process: one read of the ring for all outputs) [tx]
 
 capture files:
     -w <path>         --write            write the ring to pcap (- for stdout) [tx]

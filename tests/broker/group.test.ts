@@ -266,3 +266,61 @@ labTest(
     }
   },
 );
+
+labTest(
+  "group --all: every frame to every member from one process; a member down counts what it missed",
+  async () => {
+    const lab = await Lab.create("grpall");
+    try {
+      const fx = await lab.ns("fx");
+      const sn = await lab.ns("sn");
+      for (const i of [1, 2]) await lab.veth({ ns: fx, name: `out${i}` }, { ns: sn, name: `s${i}` });
+      const ring = `${lab.dir}/ring`;
+      createRing(ring, { size: 32 << 20 });
+      const caps = await Promise.all([1, 2].map((i) => lab.tcpdump(sn, `s${i}`, { direction: "in" })));
+      const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-v", "-i", "out1,out2", "--all", ring], {
+        env: { NO_COLOR: "1" },
+      });
+      const desc = "tx out1,out2";
+      await until(
+        () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
+        20_000,
+      );
+      assert(!tx.exited, tx.stderr);
+      const a = flowTraffic(1000, 1, false); // both members up
+      const b = flowTraffic(1000, 2, false); // out2 down
+      await offer(ring, a, 100);
+      await accounted(ring, desc, a.length);
+      await lab.run(fx, ["ip", "link", "set", "out2", "down"]);
+      await tx.waitFor(/member "out2" left \(link down\)/, { timeoutMs: 5000 });
+      await offer(ring, b, 200);
+      await accounted(ring, desc, a.length + b.length);
+      await new Promise((r) => setTimeout(r, 300));
+      const s = snapshotOf(ring);
+      const res = await tx.stop("SIGINT", 3000);
+      assertEquals(res.code, 0, res.stderr);
+      assert(res.stderr.includes("to an output group of 2, every frame to every member"), res.stderr);
+      const [got1, got2] = await Promise.all(caps.map((c) => c.stop()));
+      // out1 has everything, out2 the first part only, byte-exact
+      assertEquals(got1.map(hex).sort(), [...a, ...b].map((f) => hex(f.bytes)).sort(), "out1: every frame");
+      assertEquals(
+        got2.map(hex).sort(),
+        a.map((f) => hex(f.bytes)).sort(),
+        "out2: the frames before it went down",
+      );
+      const { g, members } = groupOf(s, desc);
+      assertEquals(g.framesSent, a.length + b.length, "the group: each frame sent (by at least one member)");
+      const [m1, m2] = members.sort((x, y) => x.desc.localeCompare(y.desc));
+      assertEquals([m1.framesSent, m1.framesRead], [a.length + b.length, a.length + b.length], "out1's slot");
+      // out2: sent what it received; what it missed while down is counted, not lost silently
+      assertEquals(m2.framesSent, a.length, "out2 sent");
+      assertEquals(
+        m2.framesSent + dropsTotal(m2.drops),
+        a.length + b.length,
+        "out2: sent + counted = offered",
+      );
+    } finally {
+      await lab.close();
+    }
+  },
+);
