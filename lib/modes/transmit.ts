@@ -71,7 +71,13 @@ function sinkConfig(s: TransmitSettings): { sink: SinkConfig; text: string } {
       const members = k.members.map((m) => m.kind === "nic" ? nicConfig(m) : tunnelConfig(m));
       checkRing(s.ring);
       return {
-        sink: { kind: "group", members: members.map((m) => m.sink), balance: k.balance, all: k.all, name: k.name },
+        sink: {
+          kind: "group",
+          members: members.map((m) => m.sink),
+          balance: k.balance,
+          all: k.all,
+          name: k.name,
+        },
         text: `sending ring "${s.ring}" to an output group of ${members.length}, ` +
           (k.all
             ? "every frame to every member"

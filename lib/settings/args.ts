@@ -337,7 +337,16 @@ const APPLICABLE: Record<string, string[]> = {
   "rx nic": [...COMMON_OPS, "interface", "strip-vlan", "frame-size", "blocks", "block-size"],
   "rx tunnel": [...COMMON_OPS, "interface", "strip-vlan", "encap", "key"],
   "rx file": [...COMMON_OPS, "strip-vlan", "read", "pace", "loop"],
-  "tx nic": [...COMMON_OPS, "interface", "tx-ring", "qdisc-bypass", "frame-size", "from-oldest", "balance", "all"],
+  "tx nic": [
+    ...COMMON_OPS,
+    "interface",
+    "tx-ring",
+    "qdisc-bypass",
+    "frame-size",
+    "from-oldest",
+    "balance",
+    "all",
+  ],
   "tx tunnel": [...COMMON_OPS, "encap", "key", "vxlan-port", "fragment", "from-oldest", "balance", "all"],
   "tx file": [
     ...COMMON_OPS,

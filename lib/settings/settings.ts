@@ -364,7 +364,9 @@ function balanceMode(a: Args, group: boolean): BalanceMode {
 function groupAll(a: Args, group: boolean): boolean {
   if (!a.all) return false;
   if (!group) {
-    throw new UsageError("--all applies to output groups (-i eth2,eth3 or -E gretap:host1,host2), not to one output");
+    throw new UsageError(
+      "--all applies to output groups (-i eth2,eth3 or -E gretap:host1,host2), not to one output",
+    );
   }
   if (a.balance !== undefined) {
     throw new UsageError("--all sends every frame to every member: --balance does not apply with it");
