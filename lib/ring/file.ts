@@ -36,11 +36,17 @@ export class RingError extends FluxError {
 export interface RingGeometry {
   /** Format version of the file (1 or 2; both are read and written alike, see layout.ts). */
   version: number;
+  /** Size of the file, header included. */
   fileSize: number;
+  /** Where the data area starts. */
   dataOffset: number;
+  /** Size of the data area. */
   dataSize: number;
+  /** Reader slots. */
   maxReaders: number;
+  /** Largest frame a record holds. */
   maxFrame: number;
+  /** When the ring was created, ns since the epoch. */
   createdNs: bigint;
 }
 
@@ -132,19 +138,25 @@ export function describeFsError(e: unknown): string {
 export class RingFile {
   /** The name used in messages (as the user gave it). */
   readonly name: string;
+  /** The file's path. */
   readonly path: string;
+  /** Its validated geometry. */
   readonly geometry: RingGeometry;
+  /** The open descriptor (locks are taken on it). */
   readonly fd: number;
-  /** The mapping of the whole file. */
-  readonly mapping: Mapping;
+  readonly #mapping: Mapping;
   #mem: ArrayBuffer | null;
-  /** Views over the whole mapping. */
+  /** The header as 32-bit signed words. */
   i32: Int32Array;
+  /** The header as 32-bit unsigned words. */
   u32: Uint32Array;
+  /** The header as 64-bit words (Atomics). */
   i64: BigInt64Array;
+  /** The header as bytes. */
   u8: Uint8Array;
-  /** Views over the data area only. */
+  /** The data area. */
   data: Uint8Array;
+  /** The data area as 32-bit words (record headers). */
   dataU32: Uint32Array;
   /** Numeric address of the data area (for iovecs). */
   readonly dataAddr: number;
@@ -164,7 +176,7 @@ export class RingFile {
     this.path = path;
     this.geometry = g;
     this.fd = fd;
-    this.mapping = mapping;
+    this.#mapping = mapping;
     const mem = mapping.buffer;
     this.#mem = mem;
     this.i32 = new Int32Array(mem, 0, L.HEADER_SIZE / 4);
@@ -243,6 +255,11 @@ export class RingFile {
     if (this.#mem === null) throw new RingError(`Ring "${this.name}" is closed`);
   }
 
+  /** Pointer to byte `off` of the file's mapping (for calls that take one, such as futex). */
+  pointerAt(off: number): Deno.PointerObject {
+    return this.#mapping.pointerAt(off);
+  }
+
   /**
    * Throws when the file has become shorter than the mapping (truncated while in use: touching the
    * missing part would kill the process with SIGBUS). Processes call it about once a second.
@@ -307,10 +324,11 @@ export class RingFile {
     this.u8 = new Uint8Array(0);
     this.data = new Uint8Array(0);
     this.dataU32 = new Uint32Array(0);
-    this.mapping.unmap();
+    this.#mapping.unmap();
     close(this.fd);
   }
 
+  /** Closes (see `close()`). */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -47,9 +47,11 @@ const REBASE_AT = 2 ** 50;
  * ```
  */
 export class RingReader {
+  /** The mapped ring file. */
   readonly ring: RingFile;
   /** Slot index in the ring's reader table. */
   readonly slot: number;
+  /** Most records one `poll` returns. */
   readonly maxBatch: number;
   /** Data-area offsets of the frames of the current batch. */
   readonly offs: Uint32Array;
@@ -57,8 +59,9 @@ export class RingReader {
   readonly lens: Uint32Array;
   /** Wire lengths. */
   readonly wires: Uint32Array;
-  /** Capture time, seconds and nanoseconds. */
+  /** Capture time, seconds. */
   readonly secs: Uint32Array;
+  /** Capture time, nanoseconds. */
   readonly nsecs: Uint32Array;
   #rel: Float64Array; // relative logical start of each record
   #seq: Float64Array;
@@ -131,7 +134,7 @@ export class RingReader {
     this.#base = start - (start % ds);
     this.#pos = Number(start - this.#base);
     this.#off = this.#pos;
-    this.#futexAddr = ring.mapping.pointerAt(L.H_WAKE);
+    this.#futexAddr = ring.pointerAt(L.H_WAKE);
     this.#publish();
   }
 
@@ -605,6 +608,7 @@ export class RingReader {
     this.ring.close();
   }
 
+  /** Closes (see `close()`). */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -102,7 +102,7 @@ export class RingWriter {
     this.#wireBase = Atomics.load(this.#i64, I_WIRE);
     this.#chunk = Math.floor(this.#ds / 16 / L.ALIGN) * L.ALIGN;
     this.#commitEvery = Math.floor(this.#ds / 4);
-    this.#futexAddr = ring.mapping.pointerAt(L.H_WAKE);
+    this.#futexAddr = ring.pointerAt(L.H_WAKE);
   }
 
   /**
