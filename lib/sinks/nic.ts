@@ -6,10 +6,8 @@
  * @module
  */
 import { addressable, addrOf, C, close, E, errno, sendmmsg } from "../../ffi/mod.ts";
-import { InterfaceGone } from "../errors.ts";
-import { ifMtu, stillThere } from "../net/mod.ts";
 import { ReaderKind } from "../ring/mod.ts";
-import { fitsLink, linkDownErrno, nicOversizeText, txPacketSocket } from "./packet_socket.ts";
+import { fitsLink, linkDownErrno, LinkWatch, txPacketSocket } from "./packet_socket.ts";
 import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
 
 /** Settings of a NIC output. */
@@ -28,8 +26,6 @@ export interface NicSinkConfig {
 
 /** Segments (iovecs) per frame: head, tag, tail. */
 const IOV_PER_FRAME = 3;
-/** The MTU and the interface are looked at this often (ms). */
-const CHECK_MS = 1000;
 
 const napCell = new Int32Array(new SharedArrayBuffer(4));
 /** Sleeps `ms` (fractions allowed) without giving up the thread to JS tasks. */
@@ -49,14 +45,13 @@ export class PacketSender implements Sink {
   readonly maxBatch: number;
   readonly status: Uint8Array;
   readonly tags: Uint32Array;
-  mtu: number;
   #msgs: Uint8Array;
   #msgU32: Uint32Array;
   #iovU32: Uint32Array;
   #iovKeep: Uint8Array;
   #tag = addressable(4);
   #n = 0;
-  #nextCheck = 0;
+  #link: LinkWatch;
   #closed = false;
 
   constructor(cfg: { iface: string; qdiscBypass?: boolean; maxBatch?: number }) {
@@ -66,7 +61,7 @@ export class PacketSender implements Sink {
     const { fd, ifindex } = txPacketSocket(cfg.iface, cfg.qdiscBypass ?? false);
     this.fd = fd;
     this.ifindex = ifindex;
-    this.mtu = ifMtu(cfg.iface);
+    this.#link = new LinkWatch(cfg.iface, ifindex);
     this.maxBatch = cfg.maxBatch ?? 256;
     this.status = new Uint8Array(this.maxBatch);
     this.tags = new Uint32Array(this.maxBatch);
@@ -173,22 +168,22 @@ export class PacketSender implements Sink {
     return res;
   }
 
-  /** Re-reads the MTU (it may change while running) and notices a removed interface, once a second. */
+  /** Re-reads the MTU and notices a removed interface, once a second. */
   tick(now: number): void {
-    if (now < this.#nextCheck) return;
-    this.#nextCheck = now + CHECK_MS;
-    try {
-      this.mtu = ifMtu(this.ifname);
-    } catch { /* interface gone for now: keep the last value */ }
-    if (!stillThere(this.ifname, this.ifindex)) throw new InterfaceGone(this.ifname);
+    this.#link.tick(now);
   }
 
   dueIn(now: number): number {
-    return Math.max(0, this.#nextCheck - now);
+    return this.#link.dueIn(now);
   }
 
   oversizeText(len: number): string {
-    return nicOversizeText(len, this.ifname, this.mtu);
+    return this.#link.oversizeText(len);
+  }
+
+  /** The link's MTU as last read. */
+  get mtu(): number {
+    return this.#link.mtu;
   }
 
   summary(): null {

@@ -18,16 +18,14 @@ import {
   setsockopt,
   tpacketReq,
 } from "../../ffi/mod.ts";
-import { ifMtu, setIntOpt, stillThere } from "../net/mod.ts";
-import { fitsLink, linkDownErrno, maxFrameLen, nicOversizeText, txPacketSocket } from "./packet_socket.ts";
+import { setIntOpt } from "../net/mod.ts";
+import { fitsLink, linkDownErrno, LinkWatch, maxFrameLen, txPacketSocket } from "./packet_socket.ts";
 import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
 import { ReaderKind } from "../ring/mod.ts";
-import { InterfaceGone } from "../errors.ts";
 
 /** tpacket2_hdr: the frame data starts this far into a slot. */
 const DATA_AT = C.T2_DATA;
 const NO_SLOT = 0xffffffff;
-const CHECK_MS = 1000;
 
 /** Transmit through a PACKET_TX_RING (TPACKET_V2). */
 export class TxRingSender implements Sink {
@@ -43,7 +41,6 @@ export class TxRingSender implements Sink {
   readonly status: Uint8Array;
   readonly tags: Uint32Array;
   readonly maxBatch: number;
-  mtu: number;
   #map: Mapping;
   #mem: Uint8Array;
   #u32: Uint32Array;
@@ -54,7 +51,7 @@ export class TxRingSender implements Sink {
   #slots: Uint32Array;
   #tag = new Uint8Array(4);
   #pfd: PollFds;
-  #nextCheck = 0;
+  #link: LinkWatch;
   #closed = false;
 
   constructor(cfg: { iface: string; qdiscBypass?: boolean; frameSize?: number; blocks?: number }) {
@@ -66,7 +63,7 @@ export class TxRingSender implements Sink {
     this.fd = fd;
     this.ifindex = ifindex;
     try {
-      this.mtu = ifMtu(ifname);
+      this.#link = new LinkWatch(ifname, ifindex);
       setIntOpt(
         fd,
         { level: C.SOL_PACKET, name: C.PACKET_VERSION, value: C.TPACKET_V2 },
@@ -218,21 +215,22 @@ export class TxRingSender implements Sink {
     return res;
   }
 
+  /** Re-reads the MTU and notices a removed interface, once a second. */
   tick(now: number): void {
-    if (now < this.#nextCheck) return;
-    this.#nextCheck = now + CHECK_MS;
-    try {
-      this.mtu = ifMtu(this.ifname);
-    } catch { /* keep */ }
-    if (!stillThere(this.ifname, this.ifindex)) throw new InterfaceGone(this.ifname);
+    this.#link.tick(now);
   }
 
   dueIn(now: number): number {
-    return Math.max(0, this.#nextCheck - now);
+    return this.#link.dueIn(now);
   }
 
   oversizeText(len: number): string {
-    return nicOversizeText(len, this.ifname, this.mtu);
+    return this.#link.oversizeText(len);
+  }
+
+  /** The link's MTU as last read. */
+  get mtu(): number {
+    return this.#link.mtu;
   }
 
   summary(): null {

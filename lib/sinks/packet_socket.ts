@@ -5,7 +5,8 @@
  */
 import { bind, C, check, close, E, errno, sockaddrLl, socket, SysError } from "../../ffi/mod.ts";
 import { isVlanTpid } from "../codec/mod.ts";
-import { ifIndex, setIntOpt } from "../net/mod.ts";
+import { InterfaceGone } from "../errors.ts";
+import { ifIndex, ifMtu, setIntOpt, stillThere } from "../net/mod.ts";
 import type { FrameCut } from "./sink.ts";
 
 /**
@@ -52,6 +53,41 @@ export function fitsLink(buf: Uint8Array, off: number, cut: FrameCut, mtu: numbe
 export function linkDownErrno(e: number): boolean {
   return e === E.ENETDOWN || e === E.ENXIO || e === E.ENODEV;
 }
+
+/** A NIC sink's link: its MTU and its presence, looked at once a second (it may change while running). */
+export class LinkWatch {
+  /** The MTU last read. */
+  mtu: number;
+  #next = 0;
+
+  /** Reads the MTU of `ifname` (index `ifindex`) now. */
+  constructor(readonly ifname: string, readonly ifindex: number) {
+    this.mtu = ifMtu(ifname);
+  }
+
+  /** Re-reads the MTU once a second; throws {@linkcode InterfaceGone} when the interface was removed. */
+  tick(now: number): void {
+    if (now < this.#next) return;
+    this.#next = now + LINK_CHECK_MS;
+    try {
+      this.mtu = ifMtu(this.ifname);
+    } catch { /* interface gone for now: keep the last value */ }
+    if (!stillThere(this.ifname, this.ifindex)) throw new InterfaceGone(this.ifname);
+  }
+
+  /** Milliseconds until the next look. */
+  dueIn(now: number): number {
+    return Math.max(0, this.#next - now);
+  }
+
+  /** The warning for a frame of `len` bytes too large for the link. */
+  oversizeText(len: number): string {
+    return nicOversizeText(len, this.ifname, this.mtu);
+  }
+}
+
+/** The MTU and the interface are looked at this often (ms). */
+const LINK_CHECK_MS = 1000;
 
 /**
  * The warning for a frame too large for a NIC (the usual cause: offloads left on where it was
