@@ -43,6 +43,22 @@ export const H_COMMIT_SEQ = 328; // i32 seqlock over (FRAMES, HEAD): odd while a
 export const H_WRITER_DROPS_EXT = 384; // 8 × u64, writer-side drops by reason 8..15 (version 2; zero in 1)
 export const DESC_LEN = 64;
 
+/** Index of the head (u64) in a BigInt64Array over the header. */
+export const I_HEAD = H_HEAD / 8;
+/** Index of the tail (u64) in a BigInt64Array over the header. */
+export const I_TAIL = H_TAIL / 8;
+/** Index of the futex wake word in an Int32Array over the header. */
+export const W_WAKE = H_WAKE / 4;
+/** Index of the sleeper count in an Int32Array over the header. */
+export const W_SLEEPERS = H_SLEEPERS / 4;
+/** Index of the commit seqlock in an Int32Array over the header. */
+export const W_COMMIT_SEQ = H_COMMIT_SEQ / 4;
+/**
+ * Logical positions are kept in float64 in the hot loops; past this (2^50 bytes) writer and readers
+ * rebase them, long before 2^53 makes them inexact.
+ */
+export const REBASE_AT = 2 ** 50;
+
 // ---- reader slots ----
 export const SLOTS_OFFSET = 1024;
 export const SLOT_SIZE = 256;

@@ -27,13 +27,6 @@ export interface ReaderOptions {
   maxBatch?: number;
 }
 
-const I_HEAD = L.H_HEAD / 8;
-const I_TAIL = L.H_TAIL / 8;
-const W_WAKE = L.H_WAKE / 4;
-const W_SLEEPERS = L.H_SLEEPERS / 4;
-const W_COMMIT_SEQ = L.H_COMMIT_SEQ / 4;
-const REBASE_AT = 2 ** 50;
-
 /**
  * Reads frames from a ring.
  *
@@ -121,7 +114,7 @@ export class RingReader {
     const ds = BigInt(this.#ds);
     let start: bigint;
     if (opts.fromOldest) {
-      const at = this.#seqAt(Atomics.load(this.#i64, I_TAIL));
+      const at = this.#seqAt(Atomics.load(this.#i64, L.I_TAIL));
       start = at.start;
       this.#expectSeq = at.seq;
     } else {
@@ -197,7 +190,7 @@ export class RingReader {
   /** Number of committed bytes not yet read (0 when at the live edge). */
   backlog(): number {
     if (this.#closed) return 0;
-    return Number(Atomics.load(this.#i64, I_HEAD) - this.#base) - this.#pos;
+    return Number(Atomics.load(this.#i64, L.I_HEAD) - this.#base) - this.#pos;
   }
 
   /**
@@ -213,7 +206,7 @@ export class RingReader {
       this.#batchEndOff = this.#off;
       return 0;
     }
-    const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
+    const headRel = Number(Atomics.load(this.#i64, L.I_HEAD) - this.#base);
     let pos = this.#pos;
     if (headRel <= pos) {
       // A position beyond the writer's head is impossible (a damaged header sent us there): start again
@@ -284,7 +277,7 @@ export class RingReader {
    */
   secure(): boolean {
     if (this.#batchN === 0) return true;
-    const tailRel = this.#tailRel(Number(Atomics.load(this.#i64, I_HEAD) - this.#base));
+    const tailRel = this.#tailRel(Number(Atomics.load(this.#i64, L.I_HEAD) - this.#base));
     this.#secured = this.#rel[0] >= tailRel;
     return this.#secured;
   }
@@ -304,7 +297,7 @@ export class RingReader {
     }
     if (max > this.maxBatch) max = this.maxBatch;
     const ds = this.#ds;
-    const headRel = Number(Atomics.load(this.#i64, I_HEAD) - this.#base);
+    const headRel = Number(Atomics.load(this.#i64, L.I_HEAD) - this.#base);
     let pos = this.#pos;
     if (max <= 0 || headRel <= pos) {
       if (max > 0 && headRel < pos) this.#resync(); // see poll()
@@ -411,7 +404,7 @@ export class RingReader {
     this.#batchN = 0;
     this.#secured = false;
     if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
-    const tailRel = this.#tailRel(Number(Atomics.load(this.#i64, I_HEAD) - this.#base));
+    const tailRel = this.#tailRel(Number(Atomics.load(this.#i64, L.I_HEAD) - this.#base));
     if (n > 0 && !secured && this.#rel[0] < tailRel) {
       // The writer reclaimed the start of the batch while it was in use. Each record was found through
       // the header of the one before, so nothing after an overwritten header can be trusted either:
@@ -431,7 +424,7 @@ export class RingReader {
     }
     this.#pos = this.#batchEnd;
     this.#off = this.#batchEndOff;
-    if (this.#pos > REBASE_AT) this.#rebase();
+    if (this.#pos > L.REBASE_AT) this.#rebase();
     if (publish) this.#publish();
     return 0;
   }
@@ -454,9 +447,9 @@ export class RingReader {
   wait(timeoutMs: number): boolean {
     if (this.#closed) throw new RingError(`Ring "${this.ring.name}" reader is closed`);
     const i32 = this.#i32;
-    const seq = Atomics.load(i32, W_WAKE);
+    const seq = Atomics.load(i32, L.W_WAKE);
     if (this.backlog() > 0) return true;
-    Atomics.add(i32, W_SLEEPERS, 1);
+    Atomics.add(i32, L.W_SLEEPERS, 1);
     Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 1);
     try {
       if (this.backlog() > 0) return true;
@@ -466,7 +459,7 @@ export class RingReader {
       syscall(C.SYS_futex, this.#futexAddr, C.FUTEX_WAIT, seq, this.#timespecU8, null, 0);
     } finally {
       Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 0);
-      Atomics.sub(i32, W_SLEEPERS, 1);
+      Atomics.sub(i32, L.W_SLEEPERS, 1);
     }
     return this.backlog() > 0;
   }
@@ -483,7 +476,7 @@ export class RingReader {
         cap = this.#u32[0];
       }
       const seq = this.#u32[(off >>> 2) + 4] + this.#u32[(off >>> 2) + 5] * 4294967296;
-      const now = Atomics.load(this.#i64, I_TAIL);
+      const now = Atomics.load(this.#i64, L.I_TAIL);
       if (now === p && cap <= this.ring.geometry.maxFrame) return { start: p, seq };
       p = now; // the tail moved while we looked: look again at the new tail
     }
@@ -493,14 +486,17 @@ export class RingReader {
   /** Head and the frame count of the same commit (read under the commit seqlock). */
   #liveEdge(): { head: bigint; frames: number } {
     for (let tries = 0; tries < 10000; tries++) {
-      const g = Atomics.load(this.#i32, W_COMMIT_SEQ);
+      const g = Atomics.load(this.#i32, L.W_COMMIT_SEQ);
       if (g & 1) continue;
       const f = Atomics.load(this.#i64, L.H_FRAMES / 8);
-      const h = Atomics.load(this.#i64, I_HEAD);
-      if (Atomics.load(this.#i32, W_COMMIT_SEQ) === g) return { head: h, frames: Number(f) };
+      const h = Atomics.load(this.#i64, L.I_HEAD);
+      if (Atomics.load(this.#i32, L.W_COMMIT_SEQ) === g) return { head: h, frames: Number(f) };
     }
     // A writer died inside a commit (the next writer repairs the seqlock): take the values as they are.
-    return { head: Atomics.load(this.#i64, I_HEAD), frames: Number(Atomics.load(this.#i64, L.H_FRAMES / 8)) };
+    return {
+      head: Atomics.load(this.#i64, L.I_HEAD),
+      frames: Number(Atomics.load(this.#i64, L.H_FRAMES / 8)),
+    };
   }
 
   /**
@@ -564,7 +560,7 @@ export class RingReader {
    * behind it); an impossible tail (a damaged header) is not followed: the head a ring back stands in.
    */
   #tailRel(headRel: number): number {
-    const tailRel = Number(Atomics.load(this.#i64, I_TAIL) - this.#base);
+    const tailRel = Number(Atomics.load(this.#i64, L.I_TAIL) - this.#base);
     if (tailRel <= headRel && headRel - tailRel <= this.#ds) return tailRel;
     this.corrupt++;
     return headRel - this.#ds;
@@ -583,7 +579,7 @@ export class RingReader {
   }
 
   #stuck(start: number): void {
-    if (this.#tailRel(Number(Atomics.load(this.#i64, I_HEAD) - this.#base)) > start) return;
+    if (this.#tailRel(Number(Atomics.load(this.#i64, L.I_HEAD) - this.#base)) > start) return;
     this.#resync();
   }
 
@@ -703,7 +699,7 @@ function claimSlot(ring: RingFile): number {
       if (!ring.tryLock(1 + i)) continue;
       const sleepingIdx = (L.SLOTS_OFFSET + i * L.SLOT_SIZE + L.S_SLEEPING) / 4;
       if (Atomics.exchange(ring.i32, sleepingIdx, 0) === 1) {
-        Atomics.sub(ring.i32, W_SLEEPERS, 1); // its owner died asleep
+        Atomics.sub(ring.i32, L.W_SLEEPERS, 1); // its owner died asleep
       }
       return i;
     }

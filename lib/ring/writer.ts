@@ -18,8 +18,6 @@ export interface WriterOptions {
   desc?: string;
 }
 
-const I_HEAD = L.H_HEAD / 8;
-const I_TAIL = L.H_TAIL / 8;
 const I_FRAMES = L.H_FRAMES / 8;
 const I_BYTES = L.H_BYTES / 8;
 const I_WIRE = L.H_WIRE_BYTES / 8;
@@ -27,10 +25,6 @@ const I_KDROPS = L.H_KERNEL_DROPS / 8;
 const I_KPACKETS = L.H_KERNEL_PACKETS / 8;
 /** BigInt64Array index of the writer's counter of each drop reason. */
 const I_WDROP = L.DROP_REASONS.map((_, r) => L.writerDropAt(r) / 8);
-const W_WAKE = L.H_WAKE / 4;
-const W_SLEEPERS = L.H_SLEEPERS / 4;
-const W_COMMIT_SEQ = L.H_COMMIT_SEQ / 4;
-const REBASE_AT = 2 ** 50;
 
 /**
  * Appends frames to a ring.
@@ -87,8 +81,8 @@ export class RingWriter {
     this.#u32 = ring.dataU32;
     this.#i64 = ring.i64;
     this.#i32 = ring.i32;
-    const head = Atomics.load(this.#i64, I_HEAD);
-    const tail = Atomics.load(this.#i64, I_TAIL);
+    const head = Atomics.load(this.#i64, L.I_HEAD);
+    const tail = Atomics.load(this.#i64, L.I_TAIL);
     const ds = BigInt(this.#ds);
     this.#base = head - (head % ds);
     this.#head = Number(head - this.#base);
@@ -224,18 +218,18 @@ export class RingWriter {
     if (this.#closed) return;
     if (this.#head !== this.#committed) {
       const i64 = this.#i64;
-      Atomics.add(this.#i32, W_COMMIT_SEQ, 1); // odd: (FRAMES, HEAD) being updated
+      Atomics.add(this.#i32, L.W_COMMIT_SEQ, 1); // odd: (FRAMES, HEAD) being updated
       Atomics.store(i64, I_FRAMES, BigInt(this.#frames));
-      Atomics.store(i64, I_HEAD, this.#base + BigInt(this.#head));
-      Atomics.add(this.#i32, W_COMMIT_SEQ, 1);
+      Atomics.store(i64, L.I_HEAD, this.#base + BigInt(this.#head));
+      Atomics.add(this.#i32, L.W_COMMIT_SEQ, 1);
       Atomics.store(i64, I_BYTES, this.#bytesBase + BigInt(this.#bytes));
       Atomics.store(i64, I_WIRE, this.#wireBase + BigInt(this.#wire));
       this.#committed = this.#head;
-      Atomics.add(this.#i32, W_WAKE, 1);
-      if (Atomics.load(this.#i32, W_SLEEPERS) > 0) {
+      Atomics.add(this.#i32, L.W_WAKE, 1);
+      if (Atomics.load(this.#i32, L.W_SLEEPERS) > 0) {
         syscall(C.SYS_futex, this.#futexAddr, C.FUTEX_WAKE, 0x7fffffff, null, null, 0);
       }
-      if (this.#head > REBASE_AT) this.#rebase();
+      if (this.#head > L.REBASE_AT) this.#rebase();
     }
     if (this.#dropsDirty) this.#flushDrops();
   }
@@ -252,12 +246,12 @@ export class RingWriter {
    * from then on. Cheap when nobody sleeps; the receive loop calls it a few times a second.
    */
   reapSleepers(): void {
-    if (this.#closed || Atomics.load(this.#i32, W_SLEEPERS) === 0) return;
+    if (this.#closed || Atomics.load(this.#i32, L.W_SLEEPERS) === 0) return;
     const i32 = this.#i32;
     for (let s = 0; s < L.MAX_READERS; s++) {
       const at = (L.SLOTS_OFFSET + s * L.SLOT_SIZE + L.S_SLEEPING) / 4;
       if (Atomics.load(i32, at) !== 1 || this.ring.isLocked(1 + s)) continue;
-      if (Atomics.compareExchange(i32, at, 1, 0) === 1) Atomics.sub(i32, W_SLEEPERS, 1);
+      if (Atomics.compareExchange(i32, at, 1, 0) === 1) Atomics.sub(i32, L.W_SLEEPERS, 1);
     }
   }
 
@@ -315,7 +309,7 @@ export class RingWriter {
     }
     this.#tail = t;
     this.#tailOff = o;
-    Atomics.store(this.#i64, I_TAIL, this.#base + BigInt(t));
+    Atomics.store(this.#i64, L.I_TAIL, this.#base + BigInt(t));
   }
 
   #rebase(): void {
@@ -368,8 +362,8 @@ function repairKernelPackets(ring: RingFile): void {
 function verifyChain(ring: RingFile): void {
   const g = ring.geometry;
   const ds = BigInt(g.dataSize);
-  const head = Atomics.load(ring.i64, I_HEAD);
-  const tail = Atomics.load(ring.i64, I_TAIL);
+  const head = Atomics.load(ring.i64, L.I_HEAD);
+  const tail = Atomics.load(ring.i64, L.I_TAIL);
   let left = Number(head - tail);
   let o = Number(tail % ds);
   const u = ring.dataU32;
