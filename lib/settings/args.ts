@@ -16,8 +16,10 @@ export type Mode = "create" | "rx" | "tx" | "watch" | "demo" | "help" | "version
 export interface Args {
   mode: Mode;
   rings: string[];
-  /** -i IF */
+  /** -i IF (the last one given) */
   iface?: string;
+  /** Every -i IF given, in order (`-tx -i eth2 -i eth3` replicates to both). */
+  ifaces: string[];
   /** -s: ring size with -cr, snap length otherwise */
   size?: string;
   keep: boolean;
@@ -164,6 +166,7 @@ export function parseArgs(argv: string[]): Args {
     mode: "help",
     rings: [],
     keep: false,
+    ifaces: [],
     force: false,
     all: false,
     verbose: 0,
@@ -219,6 +222,7 @@ export function parseArgs(argv: string[]): Args {
           setMode("watch", "-io");
           return;
         }
+        if (spec.key === "iface" && value !== undefined) a.ifaces.push(value);
         a[spec.key] = value;
         given(spec.key === "size" ? "size" : spec.long);
         return;

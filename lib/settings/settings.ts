@@ -270,8 +270,41 @@ function receiveSettings(a: Args): ReceiveSettings {
 
 /** The interface named by `-i`, refused when empty. */
 function iface(a: Args): string | undefined {
-  if (a.iface === "") throw new UsageError('Invalid interface name "": empty (-i needs an interface)');
+  if (a.ifaces.includes("") || a.iface === "") {
+    throw new UsageError('Invalid interface name "": empty (-i needs an interface)');
+  }
+  if (a.ifaces.length > 1 && a.mode !== "tx") {
+    throw new UsageError(
+      `-i given ${a.ifaces.length} times (${a.ifaces.map((i) => `"${i}"`).join(", ")}): ` +
+        `-${a.mode} uses one interface (run one -rx per tap, each into its own ring)`,
+    );
+  }
   return a.iface;
+}
+
+/** `-tx -i eth2 -i eth3 RING`: every frame to every interface from one process (as `-i eth2,eth3 --all`). */
+function repeatedIfaces(a: Args): SinkSettings | undefined {
+  if (a.ifaces.length < 2) return undefined;
+  const list = a.ifaces.join(", ");
+  if (a.encap !== undefined || a.write !== undefined) {
+    throw new UsageError(
+      `-i given ${a.ifaces.length} times (${list}): repeated -i replicates to NICs, not with -E or -w`,
+    );
+  }
+  const comma = a.ifaces.find((i) => i.includes(","));
+  if (comma !== undefined) {
+    throw new UsageError(`-i "${comma}" is a group: write one group (-i eth2,eth3) or repeat -i, not both`);
+  }
+  if (a.balance !== undefined) {
+    throw new UsageError(
+      "Repeated -i sends every frame to every interface: --balance does not apply (for balancing write -i eth2,eth3)",
+    );
+  }
+  const name = a.ifaces.join(",");
+  const members = groupList(name, a.ifaces.map((i) => `-i ${i}`).join(" ")).map((i) =>
+    nicSettings({ ...a, iface: i })
+  );
+  return { kind: "group", members, balance: "flows", all: true, name };
 }
 
 function sourceSettings(a: Args): SourceSettings {
@@ -376,6 +409,8 @@ function groupAll(a: Args, group: boolean): boolean {
 
 function sinkSettings(a: Args): SinkSettings {
   iface(a);
+  const repeated = repeatedIfaces(a);
+  if (repeated !== undefined) return repeated;
   if (a.encap !== undefined && a.iface === undefined && a.encap.includes(",")) {
     // -E kind:host1,host2: a group of tunnels, each member parsed as -E kind:hostN
     const colon = a.encap.indexOf(":");

@@ -37,6 +37,7 @@ packet broker:
     --balance flows|addresses            what a group hashes IP frames on (default flows) [tx]
     --all                                a group sends every frame to every member (replication from
                                          one process: one read of the ring for all outputs) [tx]
+    -tx -i <eth> -i <eth> ... <ring>     the same as -i <eth>,<eth> --all
 
 capture files:
     -w <path>         --write            write the ring to pcap (- for stdout) [tx]

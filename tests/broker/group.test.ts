@@ -324,3 +324,39 @@ labTest(
     }
   },
 );
+
+labTest("-tx -i out1 -i out2 RING replicates every frame to both, like -i out1,out2 --all", async () => {
+  const lab = await Lab.create("grprep");
+  try {
+    const fx = await lab.ns("fx");
+    const sn = await lab.ns("sn");
+    for (const i of [1, 2]) await lab.veth({ ns: fx, name: `out${i}` }, { ns: sn, name: `s${i}` });
+    const ring = `${lab.dir}/ring`;
+    createRing(ring, { size: 32 << 20 });
+    const caps = await Promise.all([1, 2].map((i) => lab.tcpdump(sn, `s${i}`, { direction: "in" })));
+    const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-i", "out1", "-i", "out2", ring], {
+      env: { NO_COLOR: "1" },
+    });
+    const desc = "tx out1,out2";
+    await until(
+      () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
+      20_000,
+    );
+    assert(!tx.exited, tx.stderr);
+    const a = flowTraffic(1000, 3, false);
+    await offer(ring, a, 100);
+    await accounted(ring, desc, a.length);
+    await new Promise((r) => setTimeout(r, 300));
+    const s = snapshotOf(ring);
+    const res = await tx.stop("SIGINT", 3000);
+    assertEquals(res.code, 0, res.stderr);
+    const [got1, got2] = await Promise.all(caps.map((c) => c.stop()));
+    const want = a.map((f) => hex(f.bytes)).sort();
+    assertEquals(got1.map(hex).sort(), want, "out1: every frame, byte-exact");
+    assertEquals(got2.map(hex).sort(), want, "out2: every frame, byte-exact");
+    const { members } = groupOf(s, desc);
+    for (const m of members) assertEquals(m.framesSent, a.length, `${m.desc} sent`);
+  } finally {
+    await lab.close();
+  }
+});
