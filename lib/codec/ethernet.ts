@@ -6,7 +6,7 @@
  * @module
  */
 
-import { inRange, readU16, writeU16 } from "./bytes.ts";
+import { inRange, readU16, writeU16, writeU32 } from "./bytes.ts";
 import { CodecError } from "./error.ts";
 
 /** EtherType of IPv4. */
@@ -188,6 +188,16 @@ export function vlanTci(tag: Partial<VlanTag>): number | CodecError {
   return (pcp << 13) | (tag.dei ? 0x1000 : 0) | vid;
 }
 
+/** The tag's 4 bytes as one big-endian word (TPID, then TCI), or why the tag is invalid. */
+function tagWord(tag: Partial<VlanTag>): number | CodecError {
+  const tci = vlanTci(tag);
+  if (tci instanceof CodecError) return tci;
+  const tpid = tag.tpid ?? ETHERTYPE_VLAN;
+  const bad = checkTpid(tpid);
+  if (bad) return bad;
+  return (tpid * 0x10000 + tci) >>> 0;
+}
+
 function checkTpid(tpid: number): CodecError | undefined {
   if (!Number.isInteger(tpid) || tpid < 0 || tpid > 0xffff) {
     return new CodecError(`Bad VLAN TPID "${tpid}": must be a 16-bit number`);
@@ -267,13 +277,9 @@ export function emitVlanTag(buf: Uint8Array, off: number, tag: Partial<VlanTag>)
   if (!inRange(buf, off, VLAN_TAG_LENGTH)) {
     return new CodecError("Buffer too small for VLAN tag: need 4 bytes");
   }
-  const tci = vlanTci(tag);
-  if (tci instanceof CodecError) return tci;
-  const tpid = tag.tpid ?? ETHERTYPE_VLAN;
-  const bad = checkTpid(tpid);
-  if (bad) return bad;
-  writeU16(buf, off, tpid);
-  writeU16(buf, off + VLAN_TCI, tci);
+  const word = tagWord(tag);
+  if (word instanceof CodecError) return word;
+  writeU32(buf, off, word);
   return VLAN_TAG_LENGTH;
 }
 
@@ -301,14 +307,10 @@ export function insertVlanTag(
   if (off + len + VLAN_TAG_LENGTH > buf.length) {
     return new CodecError("Cannot insert VLAN tag: no room for 4 more bytes after the frame");
   }
-  const tci = vlanTci(tag);
-  if (tci instanceof CodecError) return tci;
-  const tpid = tag.tpid ?? ETHERTYPE_VLAN;
-  const bad = checkTpid(tpid);
-  if (bad) return bad;
+  const word = tagWord(tag);
+  if (word instanceof CodecError) return word;
   buf.copyWithin(off + ETH_TYPE + VLAN_TAG_LENGTH, off + ETH_TYPE, off + len);
-  writeU16(buf, off + ETH_TYPE, tpid);
-  writeU16(buf, off + ETH_TYPE + VLAN_TCI, tci);
+  writeU32(buf, off + ETH_TYPE, word);
   return len + VLAN_TAG_LENGTH;
 }
 
@@ -335,15 +337,11 @@ export function pushVlanTag(
   if (off < VLAN_TAG_LENGTH) {
     return new CodecError(`Cannot push VLAN tag: headroom "${off}" is under 4 bytes`);
   }
-  const tci = vlanTci(tag);
-  if (tci instanceof CodecError) return tci;
-  const tpid = tag.tpid ?? ETHERTYPE_VLAN;
-  const bad = checkTpid(tpid);
-  if (bad) return bad;
+  const word = tagWord(tag);
+  if (word instanceof CodecError) return word;
   const start = off - VLAN_TAG_LENGTH;
   buf.copyWithin(start, off, off + ETH_TYPE);
-  writeU16(buf, start + ETH_TYPE, tpid);
-  writeU16(buf, start + ETH_TYPE + VLAN_TCI, tci);
+  writeU32(buf, start + ETH_TYPE, word);
   return start;
 }
 

@@ -495,12 +495,7 @@ export function* readCapture(
   const chunks = input instanceof Uint8Array ? [input] : input;
   for (const chunk of chunks) {
     reader.push(chunk);
-    for (;;) {
-      const r = reader.next();
-      if (r === undefined) break;
-      yield r;
-      if (r instanceof CodecError) return;
-    }
+    if (yield* pending(reader)) return;
   }
   const err = reader.end();
   if (err) yield err;
@@ -522,15 +517,20 @@ export async function* readCaptureAsync(
   const reader = new CaptureReader();
   for await (const chunk of input) {
     reader.push(chunk);
-    for (;;) {
-      const r = reader.next();
-      if (r === undefined) break;
-      yield r;
-      if (r instanceof CodecError) return;
-    }
+    if (yield* pending(reader)) return;
   }
   const err = reader.end();
   if (err) yield err;
+}
+
+/** Yields the records `reader` holds complete; returns true after an error (nothing follows it). */
+function* pending(reader: CaptureReader): Generator<CaptureRecord | CodecError, boolean> {
+  for (;;) {
+    const r = reader.next();
+    if (r === undefined) return false;
+    yield r;
+    if (r instanceof CodecError) return true;
+  }
 }
 
 function writeU32LE(buf: Uint8Array, off: number, v: number): void {

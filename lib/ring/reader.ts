@@ -538,9 +538,7 @@ export class RingReader {
     }
     Atomics.store(i64, i + L.S_SENT / 8, BigInt(this.#sent));
     if (this.#dropsDirty) {
-      for (let r = 0; r < this.#drops.length; r++) {
-        Atomics.store(i64, i + L.readerDropAt(r) / 8, BigInt(this.#drops[r]));
-      }
+      storeDrops(i64, i, this.#drops);
       this.#dropsDirty = false;
     }
   }
@@ -673,9 +671,7 @@ export class MemberSlot {
     Atomics.store(i64, i + L.S_BYTES / 8, BigInt(this.#bytes));
     Atomics.store(i64, i + L.S_SENT / 8, BigInt(this.#sent));
     if (this.#dropsDirty) {
-      for (let r = 0; r < this.#drops.length; r++) {
-        Atomics.store(i64, i + L.readerDropAt(r) / 8, BigInt(this.#drops[r]));
-      }
+      storeDrops(i64, i, this.#drops);
       this.#dropsDirty = false;
     }
   }
@@ -705,4 +701,9 @@ function claimSlot(ring: RingFile): number {
     }
   }
   throw new RingError(`Ring "${ring.name}" has no free reader slot (all ${L.MAX_READERS} in use)`);
+}
+
+/** Writes a reader's counters of each drop reason into its slot (starting at BigInt64Array index `slot`). */
+function storeDrops(i64: BigInt64Array, slot: number, drops: ArrayLike<number>): void {
+  for (let r = 0; r < drops.length; r++) Atomics.store(i64, slot + L.readerDropAt(r) / 8, BigInt(drops[r]));
 }

@@ -250,6 +250,7 @@ export class Supervisor {
       else this.#add(spec);
     }
     this.#dirty = true;
+    this.#writeState(Date.now()); // before the line below: the state file never lags what the log says
     const list = (what: string, names: string[]) => names.length ? `, ${what} ${names.join(" ")}` : "";
     this.#log(
       `fluxcap: reloaded ${cfg.file}: ${cfg.pipelines.length - added.length - changed.length} unchanged` +
@@ -478,6 +479,8 @@ export class Supervisor {
         if (statusDue && s.snap) w.fps = sampleRates(w.rates, s.snap).framesPerSec;
       }
     }
+    // Logged once the state file says so too: whoever reads the log and then the state sees the same.
+    const started: string[] = [];
     for (const p of this.#pipes.values()) {
       if (p.state !== "starting" || p.child === null) continue;
       const s = snaps.get(p.spec.ring)?.snap;
@@ -489,7 +492,7 @@ export class Supervisor {
         p.state = "running";
         p.settled = true;
         this.#dirty = true;
-        this.#log(
+        started.push(
           `${p.spec.name}: running (pid ${pid}, ${
             p.spec.section === "captures" ? "writing" : "reading"
           } ring ${p.spec.ring})`,
@@ -497,13 +500,6 @@ export class Supervisor {
       }
     }
     const n = this.#opts.notifier;
-    if (!this.#ready && [...this.#pipes.values()].every((p) => p.settled)) {
-      this.#ready = true;
-      const text = this.#statusText();
-      n?.send(`READY=1\nSTATUS=${text}`);
-      this.#lastStatusText = text;
-      this.#log(`fluxcap: ready: ${text}`);
-    }
     if (statusDue || this.#dirty) {
       const text = this.#statusText();
       if (statusDue || text !== this.#lastStatusText) n?.send(`STATUS=${text}`);
@@ -511,6 +507,14 @@ export class Supervisor {
       if (statusDue) this.#lastStatus = now;
       this.#writeState(now);
       this.#dirty = false;
+    }
+    for (const line of started) this.#log(line);
+    if (!this.#ready && [...this.#pipes.values()].every((p) => p.settled)) {
+      this.#ready = true;
+      const text = this.#statusText();
+      n?.send(`READY=1\nSTATUS=${text}`);
+      this.#lastStatusText = text;
+      this.#log(`fluxcap: ready: ${text}`);
     }
   }
 

@@ -142,14 +142,7 @@ export class RingWatch {
       this.#ring?.close();
       this.#ring = null;
       this.#reason = reasonOf(e, this.name);
-      return {
-        name: this.name,
-        at,
-        snap: null,
-        gone: true,
-        reason: this.#reason,
-        generation: this.#generation,
-      };
+      return this.#gone(at);
     }
   }
 

@@ -125,21 +125,12 @@ export class MessageArena {
     const v = this.#iovU32;
     let w = (m * IOV_PER_MSG * C.IOVEC_SIZE) >>> 2;
     const first = w;
-    v[w] = hdrAddr >>> 0;
-    v[w + 1] = Math.floor(hdrAddr / 4294967296);
-    v[w + 2] = hdrLen;
-    v[w + 3] = 0;
-    w += 4;
+    w = putIov(v, w, hdrAddr, hdrLen);
     let sk = skip;
     for (let s = 0; s < 3; s++) {
       const len = s === 0 ? headLen : s === 1 ? tagLen : tailLen;
       if (len > sk) {
-        const a = (s === 0 ? frameAddr : s === 1 ? tagAddr : frameAddr + tailOff) + sk;
-        v[w] = a >>> 0;
-        v[w + 1] = Math.floor(a / 4294967296);
-        v[w + 2] = len - sk;
-        v[w + 3] = 0;
-        w += 4;
+        w = putIov(v, w, (s === 0 ? frameAddr : s === 1 ? tagAddr : frameAddr + tailOff) + sk, len - sk);
         sk = 0;
       } else sk -= len;
     }
@@ -186,11 +177,7 @@ export class MessageArena {
     const v = this.#iovU32;
     let w = (m * IOV_PER_MSG * C.IOVEC_SIZE) >>> 2;
     const first = w;
-    v[w] = hdrAddr >>> 0;
-    v[w + 1] = Math.floor(hdrAddr / 4294967296);
-    v[w + 2] = hdrLen;
-    v[w + 3] = 0;
-    w += 4;
+    w = putIov(v, w, hdrAddr, hdrLen);
     let pos = 0;
     const end = from + len;
     const n = this.#pieces;
@@ -199,12 +186,7 @@ export class MessageArena {
       const a = Math.max(from, pos);
       const b = Math.min(end, pos + pl);
       if (b > a) {
-        const addr = this.#pieceAddr[i] + (a - pos);
-        v[w] = addr >>> 0;
-        v[w + 1] = Math.floor(addr / 4294967296);
-        v[w + 2] = b - a;
-        v[w + 3] = 0;
-        w += 4;
+        w = putIov(v, w, this.#pieceAddr[i] + (a - pos), b - a);
       }
       pos += pl;
     }
@@ -221,4 +203,13 @@ export class MessageArena {
   setAddressed(m: number, addressed: boolean): void {
     this.msgU32[((m * C.MMSGHDR_SIZE) >>> 2) + (C.MSGHDR_NAMELEN >>> 2)] = addressed ? this.peerLen : 0;
   }
+}
+
+/** Writes one iovec (base `addr`, length `len`) at Uint32Array index `w`; returns the index after it. */
+function putIov(v: Uint32Array, w: number, addr: number, len: number): number {
+  v[w] = addr >>> 0;
+  v[w + 1] = Math.floor(addr / 4294967296);
+  v[w + 2] = len;
+  v[w + 3] = 0;
+  return w + 4;
 }
