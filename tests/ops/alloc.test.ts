@@ -9,7 +9,16 @@ const PROBE = new URL("./alloc_probe.ts", import.meta.url).pathname;
 
 async function collections(which: string): Promise<{ gcs: number; frames: number }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--v8-flags=--trace-gc", PROBE, which, "20000"],
+    // Optimising on the main thread: on a loaded machine a background compile can land late, and the
+    // unoptimised code meanwhile allocates (boxed numbers) where the optimised code does not.
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--trace-gc,--no-concurrent-recompilation,--no-concurrent-osr",
+      PROBE,
+      which,
+      "20000",
+    ],
     stdout: "piped",
     stderr: "piped",
     stdin: "null",
