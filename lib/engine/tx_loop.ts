@@ -114,6 +114,12 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
       reader.wait(Math.max(1, Math.min(100, Math.ceil(nextTick - now))));
       continue;
     }
+    // A private copy cannot change once taken: check it before any of it is staged, since a sink may
+    // send while staging (a tunnel whose message arena fills sends what it holds).
+    if (copy !== null && !reader.secure()) {
+      settle(reader, sink.status, sink.tags, 0, verdict, 0, reader.lens, warnOversize); // all lost
+      continue;
+    }
     const offs = reader.offs;
     const lens = reader.lens;
     for (let i = 0; i < n; i++) {
@@ -137,7 +143,8 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
         warnOversize(cut.headLen + cut.tagLen + cut.tailLen);
       } else verdict[i] = DropReason.malformed;
     }
-    if (!reader.secure()) sink.discard(); // overwritten while staged: counted as lost by release()
+    // overwritten while staged (copy sinks read the ring while staging): counted as lost by release()
+    if (copy === null && !reader.secure()) sink.discard();
     const staged = sink.staged;
     const res = sink.flush();
     if (sink.dueIn(now) <= 0) nextTick = 0; // e.g. a megabyte of capture file to write: at once

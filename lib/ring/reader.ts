@@ -286,8 +286,9 @@ export class RingReader {
    * Like {@linkcode poll}, but copies the records out of the ring into `dst` first (whole records, as
    * many as fit, at most `max`), a piece at a time as they are parsed, and describes them there:
    * `offs[i]` are offsets into `dst`. One streaming copy replaces parsing the ring in place, where each
-   * record header is a cache (and TLB) miss that waits for the one before it. Call `secure()` after the
-   * copies were used: when it returns true they were intact. `dst` must hold two records of the
+   * record header is a cache (and TLB) miss that waits for the one before it. Call `secure()` before
+   * the copies are used (they are private: once taken they cannot change): when it returns true they
+   * are intact. `dst` must hold two records of the
    * ring's largest frame (see {@linkcode RingReader.minCopySize}).
    */
   pollInto(dst: Uint8Array, max = this.maxBatch): number {

@@ -26,6 +26,8 @@ import { ReaderKind } from "../ring/mod.ts";
 /** tpacket2_hdr: the frame data starts this far into a slot. */
 const DATA_AT = C.T2_DATA;
 const NO_SLOT = 0xffffffff;
+/** How long a batch waits for the kernel to free a slot (ms, in 1 ms polls). */
+const HELD_WAIT_MS = 200;
 
 /** Transmit through a PACKET_TX_RING (TPACKET_V2). */
 export class TxRingSender implements Sink {
@@ -47,6 +49,8 @@ export class TxRingSender implements Sink {
   /** Next free slot. */
   #cur = 0;
   #n = 0;
+  /** The kernel held every slot for a while in this batch: the rest of it does not wait again. */
+  #held = false;
   /** Slot of each staged frame (NO_SLOT: none, its status says why). */
   #slots: Uint32Array;
   #tag = new Uint8Array(4);
@@ -129,13 +133,16 @@ export class TxRingSender implements Sink {
     const slot = this.#cur * this.frameSize;
     let spins = 0;
     while ((Atomics.load(this.#u32, slot >>> 2) & (C.TP_STATUS_SEND_REQUEST | C.TP_STATUS_SENDING)) !== 0) {
-      this.#kick(); // slots of earlier batches still queued: ask the kernel to send them
-      poll(this.#pfd.bytes, 1, 1);
-      if (++spins > 1000) { // the kernel holds every slot (link down): this frame cannot go out now
+      // The kernel holds every slot (link down): this frame cannot go out now. Waited for once a batch
+      // (at most HELD_WAIT_MS), so a stop is still heard within its budget.
+      if (this.#held || ++spins > HELD_WAIT_MS) {
+        this.#held = true;
         this.status[i] = Outcome.error;
         this.#slots[i] = NO_SLOT;
         return Staged.staged;
       }
+      this.#kick(); // slots of earlier batches still queued: ask the kernel to send them
+      poll(this.#pfd.bytes, 1, 1);
     }
     const mem = this.#mem;
     let d = slot + DATA_AT;
@@ -161,6 +168,7 @@ export class TxRingSender implements Sink {
       }
     }
     this.#n = 0;
+    this.#held = false;
   }
 
   #kick(): number {
@@ -172,6 +180,7 @@ export class TxRingSender implements Sink {
     const res: FlushResult = { errors: 0, lastErrno: 0, backoff: false };
     const n = this.#n;
     this.#n = 0;
+    this.#held = false;
     if (n === 0) return res;
     for (let i = 0; i < n; i++) {
       const s = this.#slots[i];

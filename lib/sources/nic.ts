@@ -236,7 +236,11 @@ export class NicSource implements Source {
       p += next;
       if ((k & (COMMIT_EVERY - 1)) === COMMIT_EVERY - 1) into.commit();
     }
-    return k;
+    // A damaged block (a chain that ends or leaves the block early): what it said it held is counted.
+    // (A block cannot hold more than blockSize / T3_HDR frames, whatever a damaged count says.)
+    const claimed = Math.min(n, Math.floor(this.blockSize / T3_HDR));
+    for (let rest = k; rest < claimed; rest++) into.drop(DropReason.malformed);
+    return Math.max(k, claimed);
   }
 
   /**
