@@ -132,3 +132,15 @@ export function int32(v: number): Uint8Array {
 }
 
 export { htons };
+
+/**
+ * Writes one `struct iovec` (base `addr`, length `len`) at index `w` of a Uint32Array over an iovec
+ * array; returns the index after it. For the hot loops that fill iovecs in place.
+ */
+export function putIov(v: Uint32Array, w: number, addr: number, len: number): number {
+  v[w] = addr >>> 0;
+  v[w + 1] = Math.floor(addr / 4294967296);
+  v[w + 2] = len;
+  v[w + 3] = 0;
+  return w + 4;
+}

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { addressable, addrOf, C, close, E, errno, sendmmsg } from "../../ffi/mod.ts";
+import { addressable, addrOf, C, close, E, errno, putIov, sendmmsg } from "../../ffi/mod.ts";
 import { ReaderKind } from "../ring/mod.ts";
 import { fitsLink, linkDownErrno, LinkWatch, txPacketSocket } from "./packet_socket.ts";
 import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
@@ -105,20 +105,12 @@ export class PacketSender implements Sink {
     const a = addr + off;
     let w = (i * IOV_PER_FRAME * C.IOVEC_SIZE) >>> 2;
     const first = w;
-    if (headLen > 0) w = this.#iovec(w, a, headLen);
-    if (tagLen > 0) w = this.#iovec(w, this.#tag.addr, tagLen);
-    if (tailLen > 0) w = this.#iovec(w, a + cut.tailOff, tailLen);
+    const v = this.#iovU32;
+    if (headLen > 0) w = putIov(v, w, a, headLen);
+    if (tagLen > 0) w = putIov(v, w, this.#tag.addr, tagLen);
+    if (tailLen > 0) w = putIov(v, w, a + cut.tailOff, tailLen);
     this.#msgU32[((i * C.MMSGHDR_SIZE) >>> 2) + (C.MSGHDR_IOVLEN >>> 2)] = (w - first) >>> 2;
     return Staged.staged;
-  }
-
-  #iovec(w: number, addr: number, len: number): number {
-    const v = this.#iovU32;
-    v[w] = addr >>> 0;
-    v[w + 1] = Math.floor(addr / 4294967296);
-    v[w + 2] = len;
-    v[w + 3] = 0;
-    return w + 4;
   }
 
   discard(): void {

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { addrOf, C } from "../../../ffi/mod.ts";
+import { addrOf, C, putIov } from "../../../ffi/mod.ts";
 import {
   ETH_HEADER_LENGTH,
   FRAG_HEADER_LENGTH,
@@ -203,13 +203,4 @@ export class MessageArena {
   setAddressed(m: number, addressed: boolean): void {
     this.msgU32[((m * C.MMSGHDR_SIZE) >>> 2) + (C.MSGHDR_NAMELEN >>> 2)] = addressed ? this.peerLen : 0;
   }
-}
-
-/** Writes one iovec (base `addr`, length `len`) at Uint32Array index `w`; returns the index after it. */
-function putIov(v: Uint32Array, w: number, addr: number, len: number): number {
-  v[w] = addr >>> 0;
-  v[w + 1] = Math.floor(addr / 4294967296);
-  v[w + 2] = len;
-  v[w + 3] = 0;
-  return w + 4;
 }
