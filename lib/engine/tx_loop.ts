@@ -74,7 +74,14 @@ export function runTx(job: TxJob, ctx: LoopContext): void {
     try {
       sink.close(); // what it still holds goes out, with the reader's last counters
     } finally {
-      reader?.close();
+      if (reader !== null) {
+        const unsent = sink.unsent ?? 0; // counted sent, then a write failed: send errors after all
+        if (unsent > 0) {
+          reader.addSent(-unsent);
+          reader.addDrop(DropReason.send_error, unsent);
+        }
+        reader.close();
+      }
     }
   }
   const last = sink.summary();

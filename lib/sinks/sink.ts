@@ -112,6 +112,12 @@ export interface Sink extends Disposable {
   dueIn(now: number): number;
   /** The warning for a frame of `len` bytes too large for the output (once a minute at most). */
   oversizeText(len: number): string;
+  /**
+   * Frames a past `flush()` reported sent that the output then failed to take (a capture file whose
+   * write failed after they were buffered): the loop counts them again, as send errors, when it closes
+   * the sink.
+   */
+  readonly unsent?: number;
   /** A last line for the log when the sink closes (or null). */
   summary(): string | null;
   /** Flushes what it still holds and releases its sockets or files. Safe to call twice. */

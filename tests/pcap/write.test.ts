@@ -6,7 +6,8 @@
 import { assert, assertEquals, assertIncludes } from "../assert.ts";
 import { makeRingDir, rmrf } from "../helpers.ts";
 import { readPcap } from "../lab.ts";
-import { createRing } from "../../lib/ring/mod.ts";
+import { createRing, DropReason, RingFile } from "../../lib/ring/mod.ts";
+import * as L from "../../lib/ring/layout.ts";
 import { checkPattern, expandPattern, resolveTarget, withCounter } from "../../lib/sinks/file/names.ts";
 import { PcapOutput } from "../../lib/sinks/mod.ts";
 import {
@@ -352,6 +353,83 @@ toolTest(
       assertEquals(r.code, 2);
       assertIncludes(r.stderr, 'Invalid file size (-C) "0"');
     } finally {
+      rmrf(dir);
+    }
+  },
+);
+
+/** The last counters of the reader slot described `desc` (kept in the ring after the reader closed). */
+function lastCounters(ring: string, desc: string): { sent: number; sendErrors: number } {
+  const f = RingFile.open(ring);
+  try {
+    for (let s = 0; s < L.MAX_READERS; s++) {
+      const base = L.SLOTS_OFFSET + s * L.SLOT_SIZE;
+      if (f.text(base + L.S_DESC) !== desc) continue;
+      return {
+        sent: Number(f.i64[(base + L.S_SENT) / 8]),
+        sendErrors: Number(f.i64[(base + L.readerDropAt(DropReason.send_error)) / 8]),
+      };
+    }
+    throw new Error(`no reader slot "${desc}"`);
+  } finally {
+    f.close();
+  }
+}
+
+toolTest(
+  "pcap -w on a full file system: files end at a whole frame, frames not written are counted",
+  async () => {
+    const dir = makeRingDir();
+    const full = `${dir}/full`;
+    Deno.mkdirSync(full);
+    const m = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=1m", "fxfull", full] })
+      .output();
+    if (m.code !== 0) {
+      console.log("  skipped: cannot mount a 1 MiB tmpfs here");
+      rmrf(dir);
+      return;
+    }
+    try {
+      const ring = `${dir}/r`;
+      createRing(ring, { size: 16 << 20 });
+      const frames = timedFrames(3000, { minLen: 600 }); // about 3 MB: three times what fits
+      fillRing(ring, frames);
+      for (const [name, args] of [["x.pcap", []], ["y.pcapng", ["-C", "1"]]] as const) {
+        const file = `${full}/${name}`;
+        const res = await spawnFluxcap(["-tx", "-w", file, "--from-oldest", ...args, ring]).done;
+        assertEquals(res.code, 1, "a write that fails ends the output");
+        const lines = res.stderr.trim().split("\n");
+        assertEquals(lines.length, 1, res.stderr);
+        const said =
+          /^Cannot write capture file "[^"]+": no space left on device; (\d+) frames written, (\d+) not written \(counted as send errors\)$/
+            .exec(lines[0]);
+        assert(said, lines[0]);
+        const [written, unwritten] = [Number(said[1]), Number(said[2])];
+        assert(written > 0 && unwritten > 0, lines[0]);
+        // Every file reads clean (no torn last record) and together they hold the first `written` frames.
+        const order = (f: string) => Number(/-(\d+)\.pcapng$/.exec(f)?.[1] ?? 0); // y.pcapng, y-1.pcapng, …
+        const files = [...Deno.readDirSync(full)].map((e) => `${full}/${e.name}`).sort((a, b) =>
+          order(a) - order(b)
+        );
+        const recs = [];
+        for (const f of files) {
+          if (f.endsWith(".pcap")) recs.push(...await tcpdumpRead(f));
+          else {
+            const r = await tool(["tshark", "-r", f, "-T", "fields", "-e", "frame.len"]);
+            assertEquals(r.code, 0, `${f}: ${r.stderr}`);
+            assert(!/cut short|appears to be damaged/.test(r.stderr), `${f}: ${r.stderr}`);
+            recs.push(...await tcpdumpRead(f));
+          }
+        }
+        assertEquals(recs.length, written, `frames in ${files.join(", ")}`);
+        recs.forEach((g, i) => assertEquals(g.hex, hex(frames[i].data), `${name}: frame ${i} of ${files}`));
+        // The reader's counters say the same: what is not in the file is a send error, not "sent".
+        const c = lastCounters(ring, `tx file ${file}`);
+        assertEquals([c.sent, c.sendErrors], [written, unwritten], "sent and send errors");
+        for (const f of files) Deno.removeSync(f);
+      }
+    } finally {
+      await new Deno.Command("umount", { args: [full] }).output();
       rmrf(dir);
     }
   },

@@ -186,6 +186,10 @@ export class PcapOutput {
   #size = 0;
   #openedAt = 0;
   #closed = false;
+  /** A write failed: nothing more is written (see `unwritten`). */
+  #failed = false;
+  /** Staged bytes before this offset are written (while a flush runs, and after it failed). */
+  #done = 0;
   /** Files completed so far. */
   filesDone = 0;
   /** Records whose seconds classic pcap could not hold (written modulo 2^32). */
@@ -371,14 +375,38 @@ export class PcapOutput {
     if (this.#post !== null && this.#post.poll() > 0) this.#retention?.enforce();
   }
 
+  /**
+   * Records staged and not written whole after a write failed (0 before). The file then ends at the
+   * last whole record; nothing more is written to it, and `close()` completes it as it is.
+   */
+  get unwritten(): number {
+    return this.#failed ? this.#countRecords(this.#done, this.#len) : 0;
+  }
+
+  #countRecords(from: number, to: number): number {
+    let k = 0;
+    for (let p = from; p < to; p += this.#recordLength(p)) k++;
+    return k;
+  }
+
   /** Writes every staged record now, opening and rotating files as needed. */
   flush(): void {
+    if (this.#failed) return;
+    try {
+      this.#flush();
+    } catch (e) {
+      this.#failed = true;
+      throw e;
+    }
+  }
+
+  #flush(): void {
     const end = this.#len;
     if (end === 0) return;
+    this.#done = 0;
     if (this.target.kind === "stdout") {
+      this.#writeRecords(0, end);
       this.#len = 0;
-      this.#writeOut(this.#buf.subarray(0, end));
-      this.#countWritten(0, end);
       return;
     }
     const headerLen = this.#fileHeader.length;
@@ -398,14 +426,38 @@ export class PcapOutput {
         }
         stop = p;
       }
-      if (stop > off) {
-        this.#writeOut(this.#buf.subarray(off, stop));
-        this.#countWritten(off, stop);
-      }
+      if (stop > off) this.#writeRecords(off, stop);
       off = stop;
       if (off < end) this.#finishFile();
     }
     this.#len = 0;
+    this.#done = 0;
+  }
+
+  /**
+   * Writes the staged records in `[from, to)`. When the write fails part-way, the file is cut back to
+   * its last whole record (a reader never meets a torn one) and `#done` marks the first record not
+   * written.
+   */
+  #writeRecords(from: number, to: number): void {
+    const at = this.#size;
+    try {
+      this.#writeOut(this.#buf.subarray(from, to));
+    } catch (e) {
+      let p = from;
+      while (p < to && p + this.#recordLength(p) - from <= this.#size - at) p += this.#recordLength(p);
+      this.#countWritten(from, p);
+      this.#done = p;
+      if (this.#file !== null && this.#size !== at + (p - from)) {
+        this.#size = at + (p - from);
+        try {
+          this.#file.truncateSync(this.#size);
+        } catch { /* the failure already reported is the one that matters */ }
+      }
+      throw e;
+    }
+    this.#countWritten(from, to);
+    this.#done = to;
   }
 
   /** Writes what is staged and completes the current file; lets `-z` commands end. Safe to call twice. */
@@ -417,7 +469,7 @@ export class PcapOutput {
       this.#closed = true;
       try {
         this.#finishFile();
-        if (this.target.kind === "stdout" && this.#ng) this.#writeOut(this.#trailer());
+        if (this.target.kind === "stdout" && this.#ng && !this.#failed) this.#writeOut(this.#trailer());
       } finally {
         this.#post?.close();
         this.#retention?.enforce(true); // files that were busy with -z until now
@@ -500,14 +552,24 @@ export class PcapOutput {
     this.#writing = writing;
     this.#size = 0;
     this.#openedAt = performance.now();
-    this.#writeOut(this.#fileHeader);
+    try {
+      this.#writeOut(this.#fileHeader);
+    } catch (e) {
+      // A file without a whole header holds nothing: it goes (no reader would open it).
+      this.#file.close();
+      this.#file = null;
+      try {
+        Deno.removeSync(writing);
+      } catch { /* the failure already reported is the one that matters */ }
+      throw e;
+    }
   }
 
   #finishFile(): void {
     const f = this.#file;
     if (f === null) return;
     try {
-      if (this.#ng) this.#writeOut(this.#trailer());
+      if (this.#ng && !this.#failed) this.#writeOut(this.#trailer());
     } finally {
       this.#file = null;
       f.close();
@@ -535,10 +597,10 @@ export class PcapOutput {
         n = stdout ? Deno.stdout.writeSync(bytes.subarray(off)) : this.#file!.writeSync(bytes.subarray(off));
       } catch (e) {
         if (stdout && e instanceof Deno.errors.BrokenPipe) throw new OutputClosed();
-        throw new FluxError(`Cannot write capture file "${stdout ? "-" : this.#writing}": ${fsErrorText(e)}`);
+        throw new FluxError(`Cannot write capture file "${stdout ? "-" : this.#name}": ${fsErrorText(e)}`);
       }
       off += n;
+      this.#size += n;
     }
-    this.#size += bytes.length;
   }
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { FluxError } from "../../errors.ts";
 import { ReaderKind } from "../../ring/mod.ts";
 import { type FlushResult, type FrameCut, Outcome, type Sink, type SinkEnv, Staged } from "../sink.ts";
 import { OutputClosed, type PcapFileOptions, PcapOutput } from "./output.ts";
@@ -117,7 +118,24 @@ export class FileSink implements Sink {
   }
 
   tick(now: number): void {
-    this.#out.tick(now);
+    try {
+      this.#out.tick(now);
+    } catch (e) {
+      throw this.#failure(e);
+    }
+  }
+
+  get unsent(): number {
+    return this.#out.unwritten;
+  }
+
+  /** A failed write, with what it cost: the frames already counted sent that are not in the file. */
+  #failure(e: unknown): unknown {
+    if (!(e instanceof FluxError)) return e;
+    const lost = this.#out.unwritten;
+    return new FluxError(
+      `${e.message}; ${this.#written - lost} frames written, ${lost} not written (counted as send errors)`,
+    );
   }
 
   dueIn(now: number): number {
@@ -129,14 +147,16 @@ export class FileSink implements Sink {
   }
 
   summary(): string | null {
-    return this.#cfg.verbose ? `fluxcap -tx: ${this.#written} frames written to ${this.#cfg.path}` : null;
+    const n = this.#written - this.#out.unwritten;
+    return this.#cfg.verbose ? `fluxcap -tx: ${n} frames written to ${this.#cfg.path}` : null;
   }
 
   close(): void {
+    if (this.#n > 0) this.discard(); // a batch the loop left unfinished was never counted: not written
     try {
       this.#out.close();
     } catch (e) {
-      if (!(e instanceof OutputClosed)) throw e;
+      if (!(e instanceof OutputClosed)) throw this.#failure(e);
     }
   }
 
