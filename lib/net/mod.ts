@@ -3,5 +3,15 @@
  * @module
  */
 export { ifFlags, ifIndex, ifMtu, setIntOpt, stillThere } from "./netdev.ts";
-export { arpLookup, type LinkHop, linkHopTo, type Route, routeTo } from "./route.ts";
+export {
+  arpLookup,
+  type LinkHop,
+  linkHopTo,
+  neighbourState,
+  type NextHop,
+  nextHopTo,
+  provokeResolution,
+  type Route,
+  routeTo,
+} from "./route.ts";
 export { resolveHost } from "./resolve.ts";

@@ -92,8 +92,8 @@ function parseMac(text: string): number[] | null {
   return m.every((x) => x === 0) ? null : m;
 }
 
-/** The complete neighbour entry of `ip` on `ifname` in /proc/net/arp, or null. */
-export function arpLookup(ip: IpAddress, ifname: string): number[] | null {
+/** The entry of `ip` on `ifname` in /proc/net/arp: its flags and MAC (null while unresolved), or null. */
+function arpEntry(ip: IpAddress, ifname: string): { complete: boolean; mac: number[] | null } | null {
   let text: string;
   try {
     text = Deno.readTextFileSync("/proc/net/arp");
@@ -104,20 +104,48 @@ export function arpLookup(ip: IpAddress, ifname: string): number[] | null {
   for (const line of text.split("\n").slice(1)) {
     // IP address, HW type, Flags, HW address, Mask, Device
     const f = line.trim().split(/\s+/);
-    if (f.length < 6 || f[0] !== want || f[5] !== ifname) continue;
-    if (Number(f[1]) !== 1 || (Number(f[2]) & 0x2) === 0) continue; // Ethernet, complete (ATF_COM)
-    return parseMac(f[3]);
+    if (f.length < 6 || f[0] !== want || f[5] !== ifname || Number(f[1]) !== 1) continue; // Ethernet
+    const complete = (Number(f[2]) & 0x2) !== 0; // ATF_COM
+    return { complete, mac: complete ? parseMac(f[3]) : null };
   }
   return null;
 }
 
+/** The complete neighbour entry of `ip` on `ifname` in /proc/net/arp, or null. */
+export function arpLookup(ip: IpAddress, ifname: string): number[] | null {
+  return arpEntry(ip, ifname)?.mac ?? null;
+}
+
 /**
- * The Ethernet next hop towards an IPv4 peer, as the kernel routes it (`ip route get`, `ip link`,
- * `/proc/net/arp`). When the neighbour is not known yet, one UDP datagram to the peer's discard port
- * (9) makes the kernel resolve it; the entry is awaited for up to `waitMs`. Null when the peer is IPv6,
- * the route is not a plain unicast route over an Ethernet device, or the next hop does not answer.
+ * How the kernel's neighbour table knows IPv4 `ip` on `ifname`: `complete` (resolved, also while it
+ * is being confirmed), `unresolved` (an entry it is resolving, or gave up on: nothing answered ARP),
+ * or `none` (no entry).
  */
-export function linkHopTo(dst: IpAddress, waitMs = 1000): LinkHop | null {
+export function neighbourState(ip: IpAddress, ifname: string): "complete" | "unresolved" | "none" {
+  const e = arpEntry(ip, ifname);
+  return e === null ? "none" : e.complete ? "complete" : "unresolved";
+}
+
+/** Makes the kernel resolve the next hop towards `dst` (IPv4): one datagram to its discard port (9). */
+export function provokeResolution(dst: IpAddress): void {
+  const fd = socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  const sa = sockaddrIp(dst.bytes, 9);
+  sendto(fd, new Uint8Array(1), 1, 0, sa, sa.length);
+  close(fd);
+}
+
+/** The device and next hop (gateway, or the peer when on-link) of the route to an IPv4 peer. */
+export interface NextHop {
+  ifname: string;
+  nextHop: IpAddress;
+}
+
+/**
+ * Where the kernel routes IPv4 `dst` (`ip route get`): device and next hop. Null when the peer is
+ * IPv6, or the route is not a plain unicast route over a device other than `lo`.
+ */
+export function nextHopTo(dst: IpAddress): NextHop | null {
   if (dst.family !== 4) return null;
   const peer = formatIp(dst);
   const route = ipCommand(["-4", "-o", "route", "get", peer]);
@@ -133,6 +161,19 @@ export function linkHopTo(dst: IpAddress, waitMs = 1000): LinkHop | null {
   if (ifname === undefined || ifname === "lo") return null;
   const nextHop = via === undefined ? dst : parseIpLiteral(via);
   if (nextHop === null || nextHop.family !== 4) return null;
+  return { ifname, nextHop };
+}
+
+/**
+ * The Ethernet next hop towards an IPv4 peer, as the kernel routes it (`ip route get`, `ip link`,
+ * `/proc/net/arp`). When the neighbour is not known yet, one UDP datagram to the peer's discard port
+ * (9) makes the kernel resolve it; the entry is awaited for up to `waitMs`. Null when the peer is IPv6,
+ * the route is not a plain unicast route over an Ethernet device, or the next hop does not answer.
+ */
+export function linkHopTo(dst: IpAddress, waitMs = 1000): LinkHop | null {
+  const hop = nextHopTo(dst);
+  if (hop === null) return null;
+  const { ifname, nextHop } = hop;
   const link = ipCommand(["-o", "link", "show", "dev", ifname]);
   const lm = link === null ? null : / link\/ether ([0-9a-f:]{17}) /i.exec(link);
   const srcMac = lm ? parseMac(lm[1]) : null;
@@ -140,13 +181,7 @@ export function linkHopTo(dst: IpAddress, waitMs = 1000): LinkHop | null {
   if (srcMac === null || ifindex === 0) return null;
   let dstMac = arpLookup(nextHop, ifname);
   if (dstMac === null) {
-    // make the kernel resolve the next hop: one datagram to the discard port
-    const fd = socket(C.AF_INET, C.SOCK_DGRAM | C.SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-      const sa = sockaddrIp(dst.bytes, 9);
-      sendto(fd, new Uint8Array(1), 1, 0, sa, sa.length);
-      close(fd);
-    }
+    provokeResolution(dst);
     const steps = Math.max(1, Math.ceil(waitMs / 20));
     for (let i = 0; i < steps && dstMac === null; i++) {
       Atomics.wait(sleepCell, 0, 0, 20);

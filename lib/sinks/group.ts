@@ -23,11 +23,13 @@
  * A member leaves the group (only its flows move: rendezvous) when
  * - its link is down: a NIC without IFF_UP or IFF_RUNNING (looked at once a second), a send that fails
  *   with ENETDOWN/ENXIO/ENODEV (at once), or its interface is gone (its sink is closed);
- * - or it has failed to send for a second: every flush in that second had errors and none sent.
+ * - or it has failed to send for a second: every flush in that second had errors and none sent;
+ * - or, for a tunnel over IPv4, its next hop has not answered ARP for a second (the sink's `down`):
+ *   a sensor host that died stops taking its flows although sending to it still "succeeds".
  *
  * A member that is down is probed about once a second: a NIC comes back when its interface exists and
- * is up and running (reopened if it was gone); a member that left for failing to send is put back on
- * probation, and leaves again at its first failed flush. Its flows return when it is back. Each change
+ * is up and running (reopened if it was gone); a tunnel when its next hop answers ARP again; a member
+ * that left for failing to send is put back on probation, and leaves again at its first failed flush. Its flows return when it is back. Each change
  * is logged as one line.
  *
  * ## Replication to every member (`--all`)
@@ -378,6 +380,7 @@ export class GroupSink implements Sink {
       if (m.sink !== null) {
         try {
           m.sink.tick(now);
+          if (m.up && m.sink.down) this.#leave(i, m.sink.down, now);
         } catch (e) {
           // The member's interface went away (or its route check failed for good): close it, and
           // reopen it when a probe finds it again.
@@ -413,6 +416,7 @@ export class GroupSink implements Sink {
         return; // not back yet
       }
     }
+    if (m.sink.down) return; // a tunnel whose next hop still does not answer ARP (its sink asks again)
     // A NIC whose link came back is trusted again; a member that failed to send is on trial.
     this.#join(i, !nic || m.why !== "link down");
   }

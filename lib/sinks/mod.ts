@@ -54,7 +54,7 @@ export function openSink(cfg: SinkConfig, env: SinkEnv): Sink {
         ? new TxRingSender({ iface: cfg.iface, qdiscBypass: cfg.qdiscBypass, frameSize: cfg.frameSize })
         : new PacketSender({ iface: cfg.iface, qdiscBypass: cfg.qdiscBypass });
     case "tunnel":
-      return new TunnelSender(cfg);
+      return new TunnelSender(cfg, env);
     case "file":
       return new FileSink(cfg, env);
     case "group":

@@ -108,6 +108,11 @@ export interface Sink extends Disposable {
   flush(): FlushResult;
   /** Housekeeping, at least every `dueIn()` ms: MTU refresh, link check (throws when gone), rotation. */
   tick(now: number): void;
+  /**
+   * Why the output cannot deliver for now although it is open (a tunnel whose next hop does not
+   * answer ARP), or null; an output group keeps such a member out. Looked at after `tick`.
+   */
+  readonly down?: string | null;
   /** Milliseconds until `tick` is due. */
   dueIn(now: number): number;
   /** The warning for a frame of `len` bytes too large for the output (once a minute at most). */

@@ -360,3 +360,94 @@ labTest("-tx -i out1 -i out2 RING replicates every frame to both, like -i out1,o
     await lab.close();
   }
 });
+
+labTest(
+  "group: a GRETAP peer that stops answering ARP leaves (only its flows move) and comes back",
+  async () => {
+    const lab = await Lab.create("grpa");
+    try {
+      const a = await lab.ns("a");
+      const b = await lab.ns("b");
+      await lab.veth({ ns: a, name: "va", ip: "198.18.1.1/24" }, {
+        ns: b,
+        name: "vb",
+        ip: ["198.18.1.2/24", "198.18.1.3/24"],
+      });
+      const [ring, r2, r3] = [`${lab.dir}/ring`, `${lab.dir}/peer2`, `${lab.dir}/peer3`];
+      for (const r of [ring, r2, r3]) createRing(r, { size: 16 << 20 });
+      const env = { env: { NO_COLOR: "1" } };
+      const rx2 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.2", r2], env);
+      const rx3 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.3", r3], env);
+      await until(() => (snapshotOf(r2).writer?.alive && snapshotOf(r3).writer?.alive) === true, 20_000);
+      const desc = "tx gretap:198.18.1.2,198.18.1.3";
+      const tx = lab.spawn(a, [...fluxcapCommand(), "-tx", "-E", "gretap:198.18.1.2,198.18.1.3", ring], env);
+      await until(
+        () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
+        20_000,
+      );
+      assert(!tx.exited, tx.stderr);
+      const [p1, p2, p3] = [1, 2, 3].map((phase) => flowTraffic(1000, phase, false));
+      const origin = new Map<string, FlowFrame>();
+      for (const f of [...p1, ...p2, ...p3]) origin.set(hex(f.bytes), f);
+      const peerOf = () => { // where each frame arrived so far: 0 = .2, 1 = .3
+        const at = new Map<FlowFrame, number>();
+        for (const [k, path] of [r2, r3].entries()) {
+          for (const rec of ringRecords(path)) {
+            const f = origin.get(hex(rec.bytes));
+            assert(f !== undefined, "a peer got a frame that was not offered");
+            assert(!at.has(f), `frame of flow ${f.flow} arrived twice`);
+            at.set(f, k);
+          }
+        }
+        return at;
+      };
+
+      await offer(ring, p1, 100);
+      await accounted(ring, desc, p1.length);
+      await until(() => peerOf().size === p1.length, 10_000);
+      // The host of .3 goes away: nothing answers ARP for it. (Its neighbour entry is flushed rather
+      // than left to expire, which takes the kernel 15–45 s.)
+      await lab.run(b, ["ip", "addr", "del", "198.18.1.3/24", "dev", "vb"]);
+      await lab.run(a, ["ip", "neigh", "flush", "dev", "va"]);
+      await offer(ring, p2.slice(0, 100), 200); // frames towards .3 make the kernel ask
+      await tx.waitFor(/member "198\.18\.1\.3" left \(next hop 198\.18\.1\.3 does not answer ARP\)/, {
+        timeoutMs: 10_000,
+      });
+      await offer(ring, p2.slice(100), 201);
+      await accounted(ring, desc, p1.length + p2.length);
+      await lab.run(b, ["ip", "addr", "add", "198.18.1.3/24", "dev", "vb"]);
+      await tx.waitFor(/member "198\.18\.1\.3" is back/, { timeoutMs: 10_000 });
+      await offer(ring, p3, 300);
+      const total = p1.length + p2.length + p3.length;
+      const s = await accounted(ring, desc, total);
+      await new Promise((r) => setTimeout(r, 500)); // the last packets reach the peers
+      const res = await tx.stop("SIGINT", 3000);
+      assertEquals(res.code, 0, res.stderr);
+      for (const p of [rx2, rx3]) assertEquals((await p.stop("SIGINT", 3000)).code, 0);
+      assert(res.stderr.includes("next hop 198.18.1.3 answers ARP again"), res.stderr);
+
+      const at = peerOf();
+      const flowAt = (frames: FlowFrame[]) =>
+        new Map(frames.filter((f) => at.has(f)).map((f) => [f.flow, at.get(f)!]));
+      const [a1, a3] = [flowAt(p1), flowAt(p3)];
+      assertEquals(a1.size, 1000, "phase 1: every flow delivered");
+      const onThree = [...a1.values()].filter((k) => k === 1).length;
+      assert(onThree > 300 && onThree < 700, `${onThree} of 1000 flows on .3`);
+      // While .3 is out (after the first 100 frames that made the kernel ask): every frame reaches .2,
+      // and the flows that were on .2 stayed there.
+      for (const f of p2.slice(100)) assertEquals(at.get(f), 0, `phase 2: flow ${f.flow} went to .2`);
+      // Back: every flow where it was.
+      for (const f of p3) assertEquals(a3.get(f.flow), a1.get(f.flow), `phase 3: flow ${f.flow} returned`);
+      // Every frame sent or counted; what the group counted sent and did not arrive was sent to .3
+      // while the kernel was still asking (before fluxcap could know), never to .2.
+      const { g, members } = groupOf(s, desc);
+      assertEquals(g.framesSent + dropsTotal(g.drops) + g.framesLost, total, "sent + counted = offered");
+      assertEquals(dropsTotal(g.drops), g.drops.send_error, "only send errors");
+      const m2 = members.find((m) => m.desc === "tx gretap:198.18.1.2")!;
+      assertEquals(m2.framesSent, [...at.values()].filter((k) => k === 0).length, ".2: sent = received");
+      assert(g.framesSent - at.size <= 100, `${g.framesSent - at.size} frames sent into the void`);
+    } finally {
+      await lab.close();
+    }
+  },
+);

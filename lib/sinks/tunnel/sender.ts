@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { addressable, close, sockaddrIp } from "../../../ffi/mod.ts";
+import { addressable, close, E, sockaddrIp } from "../../../ffi/mod.ts";
 import {
   ETH_HEADER_LENGTH,
   ETH_TYPE,
@@ -33,9 +33,18 @@ import {
   VXLAN_SOURCE_PORT_MIN,
   vxlanSourcePort,
 } from "../../codec/mod.ts";
-import { arpLookup, type LinkHop, linkHopTo, routeTo } from "../../net/mod.ts";
+import {
+  arpLookup,
+  type LinkHop,
+  linkHopTo,
+  neighbourState,
+  type NextHop,
+  nextHopTo,
+  provokeResolution,
+  routeTo,
+} from "../../net/mod.ts";
 import { ReaderKind } from "../../ring/mod.ts";
-import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "../sink.ts";
+import { type FlushResult, type FrameCut, Outcome, type Sink, type SinkEnv, Staged } from "../sink.ts";
 import { TunnelHeaders } from "./headers.ts";
 import { HDRINCL, LINK_AT, LINK_LEN, MAX_MSGS, MessageArena, SLOT, TUN_AT } from "./messages.ts";
 import { bindLink, openTunnelSockets, RAW, type TunnelPath, UDP_BUCKETS } from "./sockets.ts";
@@ -118,12 +127,18 @@ export class TunnelSender implements Sink {
   #hop: LinkHop | null = null;
   #hopOk = false;
   #refreshes = 0;
+  // the next hop's neighbour entry (IPv4), watched once a second
+  #watch: NextHop | null = null;
+  #unresolvedChecks = 0;
+  #down: string | null = null;
+  readonly #log: (message: string) => void;
 
   /**
    * Looks up the route to the peer, builds the header templates and opens the sockets (see the module
    * doc). Throws when the peer has no route, the key or VNI is out of range, or no raw IP socket opens.
    */
-  constructor(cfg: TunnelSinkConfig) {
+  constructor(cfg: TunnelSinkConfig, env?: Pick<SinkEnv, "log">) {
+    this.#log = env?.log ?? (() => {});
     this.kind = cfg.tunnel;
     this.dst = cfg.dst;
     this.what = `to ${formatIp(cfg.dst)}`;
@@ -159,6 +174,7 @@ export class TunnelSender implements Sink {
     this.#hdrFd = s.hdrFd;
     this.sourcePorts = s.ports;
     if (s.hop !== null) this.#setHop(s.hop);
+    else this.#watch = nextHopTo(cfg.dst);
     this.#tx = new Transmitter(this.#arena, this.status, s.path, s.socks, s.hdrFd);
   }
 
@@ -208,11 +224,47 @@ export class TunnelSender implements Sink {
     this.#nFrames = 0;
   }
 
+  /**
+   * Why nothing sent now would reach the peer (its IPv4 next hop has not answered ARP for a second or
+   * more), or null. Frames staged meanwhile fail (counted as send errors); an output group takes the
+   * member out until it answers again.
+   */
+  get down(): string | null {
+    return this.#down;
+  }
+
   /** Re-reads the path MTU and the next hop about once a second. */
   tick(now: number): void {
     if (now < this.#nextCheck) return;
     this.#nextCheck = now + CHECK_MS;
     this.refreshMtu();
+    this.#checkNeighbour();
+  }
+
+  /**
+   * The next hop's neighbour entry: unresolved at two looks in a row (a second or more: a live host
+   * answers ARP within milliseconds; the kernel gives up after about three) takes the output down;
+   * while down, a datagram to the discard port each second makes the kernel ask again, and a
+   * complete entry brings it back. A neighbour that stops answering while its entry is complete is
+   * noticed when the kernel gives up confirming it (some seconds).
+   */
+  #checkNeighbour(): void {
+    const w = this.#watch;
+    if (w === null) return;
+    const st = neighbourState(w.nextHop, w.ifname);
+    if (st === "complete" || (st === "none" && this.#down === null)) {
+      this.#unresolvedChecks = 0;
+      if (this.#down !== null) {
+        this.#down = null;
+        this.#log(`fluxcap -tx: next hop ${formatIp(w.nextHop)} answers ARP again: sending ${this.what}`);
+      }
+      return;
+    }
+    if (this.#down === null && st === "unresolved" && ++this.#unresolvedChecks >= 2) {
+      this.#down = `next hop ${formatIp(w.nextHop)} does not answer ARP`;
+      this.#log(`fluxcap -tx: ${this.#down}: frames ${this.what} are counted as send errors until it does`);
+    }
+    if (this.#down !== null) provokeResolution(this.dst);
   }
 
   dueIn(now: number): number {
@@ -240,7 +292,10 @@ export class TunnelSender implements Sink {
     try {
       this.mtu = routeTo(this.dst).mtu;
     } catch { /* no route for now: keep the last value */ }
-    if (this.path !== "packet") return;
+    if (this.path !== "packet") {
+      if (++this.#refreshes % 10 === 0 && this.family === 4) this.#watch = nextHopTo(this.dst) ?? this.#watch;
+      return;
+    }
     const hop = this.#hop!;
     if (++this.#refreshes % 10 === 0) {
       const h = linkHopTo(this.dst, 0);
@@ -257,6 +312,7 @@ export class TunnelSender implements Sink {
   /** Uses `hop` for the packet path. */
   #setHop(hop: LinkHop): void {
     this.#hop = hop;
+    this.#watch = hop;
     this.#hopOk = true;
     this.#headers.setHop(hop);
   }
@@ -309,6 +365,12 @@ export class TunnelSender implements Sink {
       nFrag = Math.ceil(payloadLen / size);
     }
     if (this.#nFrames >= this.maxBatch) return Staged.oversize; // caller's batch too large (a bug)
+    if (this.#down !== null) { // it would not reach the peer: fails at flush, as a send error
+      const fi = this.#nFrames++;
+      this.tags[fi] = frameTag;
+      this.status[fi] = Outcome.error;
+      return Staged.staged;
+    }
     const arena = this.#arena;
     if (arena.count + nFrag > MAX_MSGS) this.#tx.send();
     const direct = nFrag === 1 && this.path !== "hdrincl"; // the kernel builds the IP header
@@ -375,6 +437,7 @@ export class TunnelSender implements Sink {
     this.#tx.send();
     const r = this.#tx.takeResult();
     for (let f = 0; f < this.#nFrames; f++) if (this.status[f] === Outcome.error) r.errors++;
+    if (r.errors > 0 && r.lastErrno === 0) r.lastErrno = E.EHOSTUNREACH; // the next hop does not answer
     this.#nFrames = 0;
     return r;
   }
