@@ -215,8 +215,10 @@ function scalarText(node: unknown): string | null {
   if (!isScalar(node)) return null;
   const v = node.value;
   if (typeof v === "string") return v;
-  if (typeof v === "number" && Number.isFinite(v)) return String(v);
-  if (typeof v === "bigint") return String(v);
+  // A number as it was written (`file-mode: 0o640` is "0o640", as on the command line, not 416).
+  const typed = typeof node.source === "string" && node.source !== "" ? node.source : null;
+  if (typeof v === "number" && Number.isFinite(v)) return typed ?? String(v);
+  if (typeof v === "bigint") return typed ?? String(v);
   return null;
 }
 
@@ -420,7 +422,16 @@ function pipeline(
     }
     const o = pipelineOption(section, key);
     if (!o) {
-      ck.add(kat, kpath, `unknown key${keyHint(section, key)}; allowed: ${sectionKeys(section).join(", ")}`);
+      // `{ interface: eth2,eth3 }`: in a { } mapping the comma ended the value, and eth3 became a key
+      const bare = v === null || v === undefined || (isScalar(v) && v.value === null);
+      const comma = bare && m !== "empty" && m.flow === true
+        ? '; a comma ends a value inside { }: quote a comma list, as in interface: "eth2,eth3"'
+        : "";
+      ck.add(
+        kat,
+        kpath,
+        `unknown key${keyHint(section, key)}${comma}; allowed: ${sectionKeys(section).join(", ")}`,
+      );
       continue;
     }
     if (o.flag) {
@@ -496,14 +507,22 @@ function pipeline(
     );
     return null;
   }
+  // The key at fault is the one whose removal changes the complaint; then look again without it, so
+  // one run names every key at fault (and an option that needs another, -W without -G, is not blamed
+  // while that other one is given).
+  let rest = opts.filter((o) => !targets.includes(o));
+  let why: string | null = whole;
   let named = false;
-  for (const o of opts) {
-    if (targets.includes(o)) continue;
-    const why = tryValidate(argvOf([...targets, o]));
-    if (why !== null) {
-      ck.add(o.at, `${path}.${o.key}`, why);
-      named = true;
-    }
+  while (why !== null) {
+    const complaint = why;
+    const culprit = rest.find((o) =>
+      tryValidate(argvOf([...targets, ...rest.filter((x) => x !== o)])) !== complaint
+    );
+    if (culprit === undefined) break;
+    ck.add(culprit.at, `${path}.${culprit.key}`, complaint);
+    named = true;
+    rest = rest.filter((x) => x !== culprit);
+    why = tryValidate(argvOf([...targets, ...rest]));
   }
   if (!named) ck.add(ck.at(value, at), path, whole);
   return null;

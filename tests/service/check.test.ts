@@ -7,6 +7,8 @@ import { assert, assertEquals, assertIncludes } from "../assert.ts";
 import { fluxcap, rmrf } from "../helpers.ts";
 import { parseConfig } from "../../lib/service/config.ts";
 import { validatePipelineArgv } from "../../lib/service/validate.ts";
+import { PIPELINE_OPTIONS } from "../../lib/service/options.ts";
+import { OPTION_NAMES } from "../../lib/settings/args.ts";
 
 const GOOD = `# fluxcap.yaml
 rings:
@@ -163,7 +165,63 @@ const BROKEN: [string, string, string, string][] = [
     "Option -Z does not apply to -tx -E",
   ],
   ["metrics port out of range", `${RINGS}metrics: »70000\n`, "metrics", "port out of range 0..65535"],
+  [
+    "an option that needs another one",
+    `${RINGS}outputs:\n  arch: { ring: a, write: pcap/, max-files: »3 }\n`,
+    "outputs.arch.max-files",
+    "they need -G or -C",
+  ],
+  [
+    "an unquoted comma list in { }",
+    `${RINGS}outputs:\n  pool: { ring: a, interface: eth2,»eth3 }\n`,
+    "outputs.pool.eth3",
+    'quote a comma list, as in interface: "eth2,eth3"',
+  ],
 ];
+
+Deno.test("service config: every -rx/-tx option of the command line is a key, spelled the same", () => {
+  // Not pipeline settings: ring creation, the watch view, one-shot runs, and what the file has at its top.
+  const notPipeline = [
+    "c",
+    "r",
+    "t",
+    "size",
+    "keep",
+    "force",
+    "help",
+    "json",
+    "once",
+    "metrics",
+    "seconds",
+    "create",
+    "receive",
+    "transmit",
+    "watch",
+    "version",
+  ];
+  const keys = new Set(PIPELINE_OPTIONS.map((o) => o.long));
+  for (const o of OPTION_NAMES) {
+    if (notPipeline.includes(o.long)) continue;
+    assert(keys.has(o.long), `--${o.long} has no key in the configuration file`);
+    const k = PIPELINE_OPTIONS.find((p) => p.long === o.long)!;
+    if (o.long !== "snaplen") assertEquals(k.short, o.short, `--${o.long}: short spelling`); // -s is --size
+  }
+  // And the settings issue 11 and 14 added move into the file as they are typed.
+  const c = parseConfig(
+    `${RINGS}captures:\n  tap: { ring: a, interface: eth1, dedup: 10 }\noutputs:\n` +
+      "  arch: { ring: a, write: /p/, rotate-seconds: 60, max-files: 3, max-disk: 10m, post-rotate: gzip -9,\n" +
+      "          format: pcapng, file-mode: 0o640 }\n" +
+      '  pool: { ring: a, interface: "eth2,eth3", balance: addresses }\n' +
+      '  both: { ring: a, interface: "eth4,eth5", all: true }\n',
+    { file: "f.yaml", dir: "/etc/fx" },
+  );
+  assertEquals(c.pipelines.map((p) => p.argv.join(" ")), [
+    "-rx -i eth1 --dedup 10 /etc/fx/a",
+    "-tx -w /p/ -G 60 -W 3 --max-disk 10m -z gzip -9 --format pcapng --file-mode 0o640 /etc/fx/a",
+    "-tx -i eth2,eth3 --balance addresses /etc/fx/a",
+    "-tx -i eth4,eth5 --all /etc/fx/a",
+  ]);
+});
 
 /** The text without its marker, and the marker's "line:column" (both from 1). */
 function marked(text: string): [string, string] {
