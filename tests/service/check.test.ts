@@ -274,6 +274,10 @@ Deno.test(`fluxcap check: ${BROKEN.length} broken files each fail with exit 2, n
       assertEquals(r.stdout, "");
       assert(!r.stderr.includes("    at "), "no stack trace");
     }
+    // `run` checks the same way before it starts anything (the unit relies on its exit status 2).
+    const r = await fluxcap(["run", names[14]], { cwd: dir });
+    assertEquals(r.code, 2, r.stderr);
+    assertIncludes(r.stderr, `${names[14]}:${marked(BROKEN[14][1])[1]}: `);
   } finally {
     rmrf(dir);
   }

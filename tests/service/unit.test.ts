@@ -49,6 +49,8 @@ Deno.test({
       ]
     ) assert(text.split("\n").includes(line), `unit has ${line}`);
     assert(/^WatchdogSec=\d+$/m.test(text));
+    // RestartPreventExitStatus applies to the main process only: a pre-check exiting 2 would be retried.
+    assert(!/^ExecStartPre=/m.test(text), "no ExecStartPre: run itself exits 2 on a configuration error");
     const dir = Deno.makeTempDirSync({ prefix: "fluxcap-unit-" });
     try {
       const shipped = await verify(`${root}contrib/fluxcap.service`);
