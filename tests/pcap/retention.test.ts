@@ -406,6 +406,44 @@ toolTest("-z gzip: every complete file is compressed; -W counts the compressed f
       kept = kept.concat(framesOf(r.stdout).map(key));
     }
     assertEquals(kept.sort(), frames.slice(frames.length - kept.length).map(key).sort(), "the newest two");
+    // A fixed file name: once gzip has taken cap.pcap away, the series never hands out that name again
+    // (gzip would refuse: cap.pcap.gz exists), and -W still counts every file.
+    // Frames come in bursts of about a file, each after gzip has finished the file before.
+    const out3 = `${dir}/out3`;
+    Deno.mkdirSync(out3);
+    const ring3 = `${dir}/r3`;
+    createRing(ring3, { size: 16 << 20 });
+    const desc3 = `tx file ${out3}/cap.pcap`;
+    const p3 = spawnFluxcap([
+      "-tx",
+      "-w",
+      `${out3}/cap.pcap`,
+      "-C",
+      "1",
+      "-z",
+      "gzip",
+      "-W",
+      "2",
+      "-v",
+      ring3,
+    ]);
+    await until(() => snap(ring3).readers.some((r) => r.desc === desc3), "the output attached");
+    const burst = 1200; // frames of about 1,000 bytes: a file and a bit
+    for (let i = 0; i < frames.length; i += burst) {
+      fillRing(ring3, frames.slice(i, i + burst));
+      const upTo = Math.min(frames.length, i + burst);
+      await until(() => snap(ring3).readers.find((r) => r.desc === desc3)?.framesSent === upTo, "written");
+      await until(() => list(out3).every((f) => !f.endsWith(".pcap")), "the rotated files compressed");
+    }
+    const r3 = await interrupt(p3);
+    assertEquals(r3.code, 0, r3.stderr);
+    assert(!/exited with status [1-9]|already exists/.test(r3.stderr), r3.stderr);
+    await until(() => list(out3).every((f) => f.endsWith(".pcap.gz")), "gzip of the last file");
+    const left3 = list(out3);
+    assertEquals(left3.length, 2, `${left3}`);
+    const names = [...r3.stderr.matchAll(/wrote "([^"]+)"/g)].map((m) => m[1]);
+    assertEquals(new Set(names).size, names.length, `a name was handed out twice: ${names}`);
+    assert(names.length >= 4, `${names}`);
   } finally {
     rmrf(dir);
   }

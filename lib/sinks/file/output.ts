@@ -30,7 +30,7 @@ import { FluxError, fsErrorText } from "../../errors.ts";
 import { VERSION } from "../../version.ts";
 import type { SinkCounters } from "../sink.ts";
 import { PostRotate } from "./postrotate.ts";
-import { Retention } from "./retention.ts";
+import { COMPRESSED_SUFFIXES, Retention } from "./retention.ts";
 import {
   type CaptureFileFormat,
   createCaptureFile,
@@ -186,6 +186,9 @@ export class PcapOutput {
   #size = 0;
   #openedAt = 0;
   #closed = false;
+  /** The last rotated file's name before its counter, and the counter (see `#chooseName`). */
+  #lastBase = "";
+  #lastCounter = 0;
   /** A write failed: nothing more is written (see `unwritten`). */
   #failed = false;
   /** Staged bytes before this offset are written (while a flush runs, and after it failed). */
@@ -536,10 +539,17 @@ export class PcapOutput {
     const t = this.target as { kind: "files"; template: string };
     const base = expandPattern(t.template, this.#now());
     if (!this.rotating) return base;
-    // A rotated series never overwrites: a name already on disk (or being written) gets a counter.
-    for (let n = 0;; n++) {
+    // A rotated series never overwrites nor reuses a name: one on disk (or being written, or compressed
+    // by a -z command: x.pcap.gz) gets a counter, and the counter of a base name only goes up in a run
+    // (after `-z gzip` took x.pcap away, the next file of the same second is x-1.pcap, not x.pcap again).
+    const from = base === this.#lastBase ? this.#lastCounter + 1 : 0;
+    for (let n = from;; n++) {
       const name = n === 0 ? base : withCounter(base, n);
-      if (exists(name) || exists(name + PART_SUFFIX)) continue;
+      if (exists(name) || exists(name + PART_SUFFIX) || COMPRESSED_SUFFIXES.some((z) => exists(name + z))) {
+        continue;
+      }
+      this.#lastBase = base;
+      this.#lastCounter = n;
       return name;
     }
   }

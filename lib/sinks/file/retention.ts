@@ -111,7 +111,9 @@ export class Retention {
       (maxFiles !== undefined && count > maxFiles) || (maxBytes !== undefined && bytes + reserve > maxBytes);
     for (const { e, forms, size } of live) {
       if (!over()) break;
-      if (this.#opts.busy?.(e.name)) continue;
+      // Oldest first, strictly: while the oldest is busy with its -z command, nothing newer goes in its
+      // place (that would keep an older file than the ones deleted); it is deleted when its command ends.
+      if (this.#opts.busy?.(e.name)) break;
       for (const f of forms) {
         if (!isCapture(f.path)) {
           this.#opts.log(`Not deleting "${f.path}": it does not start like a capture file`);
