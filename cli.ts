@@ -23,6 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     return await runService(argv);
   }
   const s = parseCommandLine(argv);
+  for (const w of s.warnings ?? []) log(`fluxcap: ${w}`);
   switch (s.mode) {
     case "help":
       if (s.bare) {

@@ -262,8 +262,7 @@ Deno.test(
       ],
       [["-rx", "-E", "gretap", "--read", "f.pcap", "a"], "Options -E and --read cannot be combined", 2],
       [["-tx", "-E", "gretap:198.18.0.1", "-w", "x.pcap", "a"], "Options -E and -w cannot be combined", 2],
-      [["-io", "-i", "eth1", "a"], "Option -i does not apply to -io (watch)", 2],
-      [["-cr", "-V", "100", "-s", "1m", "a"], "Option -V does not apply to -cr (create rings)", 2],
+      [["-tx", "-w", "x.pcap", "-Q", "a"], "Option -Q does not apply to -tx -w (write capture files)", 2],
       [
         ["-tx", "-i", "eth2", "--read", "f", "a"],
         "Option --read does not apply to -tx -i (send on a NIC)",
@@ -281,5 +280,25 @@ Deno.test(
       assertEquals(r.stderr.trim().split("\n").length, 1, "one line");
     }
     RingFile.open(`${dir}/b`).close(); // still a ring
+    // fluxcap 3.2 accepted its options in every mode and ignored them where they did nothing: a 3.2
+    // script still runs, with one line per ignored option (new options and modes are refused above).
+    const legacy: [string[], string[], number][] = [
+      [["-cr", "-V", "100", "-s", "1m", "c"], ["-V does nothing with -cr (create rings)"], 0],
+      [["-io", "-i", "eth1", "--once", "a"], ["-i does nothing with -io (watch)"], 0],
+      [["-tx", "-i", "nosuch0", "-Q", "-K", "5", "a"], [
+        "-Q does nothing with -tx -i (send on a NIC)",
+        "-K does nothing with -tx -i (send on a NIC)",
+      ], 1],
+      [["-rx", "-i", "nosuch0", "-Q", "-V", "100", "a"], [
+        "-V 100 does nothing with -Q (the tag is stripped)",
+      ], 1],
+      [["-rx", "-i", "nosuch0", "-V", "0", "a"], ["-V 0 tags nothing"], 1],
+    ];
+    for (const [args, lines, code] of legacy) {
+      const r = await fluxcap(args, { cwd: dir });
+      assertEquals(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      for (const l of lines) assertIncludes(r.stderr, `fluxcap: ${l}: ignored (as fluxcap 3.2 did)\n`);
+    }
+    RingFile.open(`${dir}/c`).close(); // -cr -V made the ring
   }),
 );

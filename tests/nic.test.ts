@@ -322,13 +322,13 @@ labTest("nic: -rx -Q strips tags, -rx -V replaces them, -rx -f keeps one VLAN", 
   }
 });
 
-labTest("nic: -R (PACKET_TX_RING) and -q (qdisc bypass) transmit byte-exact", async () => {
+labTest("nic: -R (PACKET_TX_RING, sized by -B/-S) and -q (qdisc bypass) transmit byte-exact", async () => {
   const t = await topology();
   try {
     const ring = `${t.dir}/r`;
     createRing(ring, { size: 16 << 20 });
     start(t, ["-rx", "-i", "in0", ring]);
-    start(t, ["-tx", "-i", "out1", "-R", ring]);
+    start(t, ["-tx", "-i", "out1", "-R", "-B", "2", "-S", "16", ring]); // a small TX ring sized as 3.2 took it
     start(t, ["-tx", "-i", "out2", "-q", ring]);
     await attached(ring, true, 2);
     const c1 = await t.lab.tcpdump(t.s1, "s1", { direction: "in" });

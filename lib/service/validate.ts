@@ -32,6 +32,8 @@ import { parseCommandLine } from "../settings/mod.ts";
  */
 export function validatePipelineArgv(argv: string[]): void {
   const s = parseCommandLine(argv);
+  // A configuration is new: what a 3.2 command line may carry unused, it must not.
+  if (s.warnings?.length) throw new UsageError(s.warnings[0].replace(": ignored (as fluxcap 3.2 did)", ""));
   if (s.mode !== "rx" && s.mode !== "tx") {
     throw new UsageError(`A pipeline is a -rx or -tx command line, not ${s.mode}`);
   }

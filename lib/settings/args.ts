@@ -69,6 +69,11 @@ export interface Args {
   seconds?: string;
   /** Options given, by their long name (`vlan`, `write`, …), for the applicability check. */
   given: string[];
+  /**
+   * One line for each fluxcap 3.2 option given where it does nothing, which 3.2 accepted silently:
+   * ignored (its value cleared) with this warning, so a 3.2 script still starts.
+   */
+  ignored: string[];
 }
 
 /** Option names of {@link Args} that hold a value as typed. */
@@ -179,6 +184,7 @@ export function parseArgs(argv: string[]): Args {
     pace: false,
     fragment: false,
     given: [],
+    ignored: [],
   };
   let mode: Mode | null = null;
   let help = false;
@@ -344,7 +350,7 @@ const APPLICABLE: Record<string, string[]> = {
   "tx nic": [
     ...COMMON_OPS,
     "interface",
-    "tx-ring",
+    "tx-ring", // with -R, also -B and -S (the TX ring's geometry, as 3.2): see checkApplicable
     "qdisc-bypass",
     "frame-size",
     "from-oldest",
@@ -382,9 +388,32 @@ const MODE_TEXT: Record<string, string> = {
   "demo": "demo",
 };
 
+/** fluxcap 3.2's options: accepted by 3.2 in every mode, ignored where they did nothing. */
+const OPTIONS_32 = [
+  "interface",
+  "size",
+  "keep",
+  "vlan",
+  "strip-vlan",
+  "filter",
+  "sample",
+  "trim",
+  "encap",
+  "key",
+  "tx-ring",
+  "qdisc-bypass",
+  "frame-size",
+  "blocks",
+  "block-size",
+];
+/** The modes fluxcap 3.2 had (`-w`, `--read` and the rest are new: no 3.2 script uses them). */
+const MODES_32 = ["create", "rx nic", "rx tunnel", "tx nic", "tx tunnel", "watch"];
+
 /**
  * Refuses options that do nothing in the chosen mode (a silently ignored `-w` or `--read` would leave
- * a user believing a file is written or replayed), and validates `--seconds`.
+ * a user believing a file is written or replayed), except fluxcap 3.2's options in 3.2's modes: 3.2
+ * accepted them everywhere, so they are ignored with a warning (`Args.ignored`) and a 3.2 script runs
+ * unchanged. Validates `--seconds`.
  */
 function checkApplicable(a: Args): void {
   if (a.seconds !== undefined) {
@@ -410,15 +439,32 @@ function checkApplicable(a: Args): void {
       ? "file"
       : "nic";
     key = `${a.mode} ${target}`;
-    if (a.mode === "tx" && target !== "nic" && a.iface !== undefined) {
+    if (a.mode === "tx" && target === "file" && a.iface !== undefined) {
       throw new UsageError(`Option -i cannot be combined with ${targets[0]} on -tx`);
     }
   }
   if (key === "help" || key === "version") return;
-  const allowed = APPLICABLE[key] ?? [];
+  const allowed = [...(APPLICABLE[key] ?? [])];
+  if (key === "tx nic" && a.txRing) allowed.push("blocks", "block-size");
   for (const g of a.given) {
-    if (!allowed.includes(g)) throw new UsageError(`Option ${spell(g)} does not apply to ${MODE_TEXT[key]}`);
+    if (allowed.includes(g)) continue;
+    if (!MODES_32.includes(key) || !OPTIONS_32.includes(g)) {
+      throw new UsageError(`Option ${spell(g)} does not apply to ${MODE_TEXT[key]}`);
+    }
+    const where = key === "tx nic" && (g === "blocks" || g === "block-size")
+      ? `${MODE_TEXT[key]} without -R`
+      : MODE_TEXT[key];
+    a.ignored.push(`${spell(g)} does nothing with ${where}: ignored (as fluxcap 3.2 did)`);
+    clearOption(a, g);
   }
+}
+
+/** Forgets option `long` (an ignored 3.2 option): its value as if it was never given. */
+function clearOption(a: Args, long: string): void {
+  const spec = SPECS.find((s) => s.long === long);
+  if (spec?.kind === "value") a[spec.key] = undefined;
+  else if (spec?.kind === "flag") a[spec.key] = false;
+  a.given = a.given.filter((g) => g !== long);
 }
 
 function modeSpelling(m: Mode): string {

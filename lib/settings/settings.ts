@@ -65,6 +65,10 @@ export interface NicSinkSettings {
   qdiscBypass: boolean;
   /** `-Z` with `-R`: the TX ring's slot size. */
   frameSize?: number;
+  /** `-B` with `-R`: the TX ring's number of blocks. */
+  blocks?: number;
+  /** `-S` with `-R`: log2 of the TX ring's block size. */
+  blockSizeLog2?: number;
 }
 
 /** A tunnel output of `-tx -E`. */
@@ -197,11 +201,16 @@ export type Settings =
  * // s.mode === "tx", s.sink.kind === "nic", s.ops.vlan === 100
  * ```
  */
-export function parseCommandLine(argv: string[]): Settings {
+export function parseCommandLine(argv: string[]): Settings & { warnings?: string[] } {
   const a = parseArgs(argv);
+  const s = settingsOf(a, argv.length === 0);
+  return a.ignored.length > 0 ? { ...s, warnings: a.ignored } : s;
+}
+
+function settingsOf(a: Args, bare: boolean): Settings {
   switch (a.mode) {
     case "help":
-      return { mode: "help", bare: argv.length === 0 };
+      return { mode: "help", bare };
     case "version":
       return { mode: "version" };
     case "create":
@@ -483,8 +492,34 @@ function nicSettings(a: Args): NicSinkSettings {
   const frameSize = a.frameSize === undefined
     ? undefined
     : intOption(a.frameSize, "frame size (-Z)", 64, 1 << 20);
-  return { kind: "nic", iface: a.iface, txRing: a.txRing, qdiscBypass: a.qdiscBypass, frameSize };
+  const out: NicSinkSettings = {
+    kind: "nic",
+    iface: a.iface,
+    txRing: a.txRing,
+    qdiscBypass: a.qdiscBypass,
+    frameSize,
+  };
+  if (a.blocks !== undefined || a.blockSize !== undefined) { // -R's ring geometry, as 3.2 took it
+    const blocks = a.blocks === undefined
+      ? undefined
+      : intOption(a.blocks, "number of blocks (-B)", 1, 65536);
+    const blockSizeLog2 = a.blockSize === undefined
+      ? undefined
+      : intOption(a.blockSize, "block size (-S)", 1, 40);
+    const bad = checkKernelRing({
+      frameSize: frameSize ?? KERNEL_RING_DEFAULTS.frameSize,
+      blocks: blocks ?? TX_RING_DEFAULT_BLOCKS,
+      blockSizeLog2: blockSizeLog2 ?? KERNEL_RING_DEFAULTS.blockSizeLog2,
+    });
+    if (bad) throw new UsageError(bad);
+    out.blocks = blocks;
+    out.blockSizeLog2 = blockSizeLog2;
+  }
+  return out;
 }
+
+/** Blocks of a `-R` TX ring when `-B` is not given. */
+const TX_RING_DEFAULT_BLOCKS = 4;
 
 /** `--format`, `-W`, `--max-disk`, `-z`, `--file-mode` of `-tx -w`, validated. */
 function fileOptions(a: Args, path: string, rotateSeconds?: number, rotateBytes?: number): PcapFileOptions {
@@ -529,6 +564,13 @@ function opsSettings(a: Args, side: "rx" | "tx"): OpsConfig {
       throw new UsageError(`Invalid VLAN id "${a.vlan}": not a whole number`);
     }
     cfg.vlan = Number(a.vlan);
+    if (cfg.vlan === 0) { // 3.2 took -V 0 as "no tag"
+      a.ignored.push("-V 0 tags nothing: ignored (as fluxcap 3.2 did)");
+      delete cfg.vlan;
+    } else if (a.stripVlan && side === "rx") { // 3.2: -Q wins
+      a.ignored.push(`-V ${a.vlan} does nothing with -Q (the tag is stripped): ignored (as fluxcap 3.2 did)`);
+      delete cfg.vlan;
+    }
   }
   if (a.stripVlan) {
     if (side === "tx") throw new UsageError("-Q (strip VLAN tags) applies on receive (-rx), not on -tx");

@@ -76,7 +76,7 @@ other options:
     -h                --help             this help
     --version                            the version
 
- kernel ring buffer options [rx]
+ kernel ring buffer options [rx; tx with -R]
     -Z <frame-size>   --frame-size       (max frame size, e.g. 2048)
     -B <num-blocks>   --blocks           (number of blocks comprising ring, e.g. 64)
     -S <block-size>   --block-size       (block size, log2; e.g. 22 = 4mb)

@@ -51,7 +51,7 @@ export function openSink(cfg: SinkConfig, env: SinkEnv): Sink {
   switch (cfg.kind) {
     case "nic":
       return cfg.txRing
-        ? new TxRingSender({ iface: cfg.iface, qdiscBypass: cfg.qdiscBypass, frameSize: cfg.frameSize })
+        ? new TxRingSender(cfg)
         : new PacketSender({ iface: cfg.iface, qdiscBypass: cfg.qdiscBypass });
     case "tunnel":
       return new TunnelSender(cfg, env);

@@ -22,6 +22,10 @@ export interface NicSinkConfig {
   qdiscBypass: boolean;
   /** `-Z` with `-R`: TX ring slot size. */
   frameSize?: number;
+  /** `-B` with `-R`: TX ring blocks. */
+  blocks?: number;
+  /** `-S` with `-R`: log2 of the TX ring's block size. */
+  blockSizeLog2?: number;
 }
 
 /** Segments (iovecs) per frame: head, tag, tail. */

@@ -58,7 +58,15 @@ export class TxRingSender implements Sink {
   #link: LinkWatch;
   #closed = false;
 
-  constructor(cfg: { iface: string; qdiscBypass?: boolean; frameSize?: number; blocks?: number }) {
+  constructor(
+    cfg: {
+      iface: string;
+      qdiscBypass?: boolean;
+      frameSize?: number;
+      blocks?: number;
+      blockSizeLog2?: number;
+    },
+  ) {
     const ifname = cfg.iface;
     this.ifname = ifname;
     this.what = `on "${ifname}"`;
@@ -76,7 +84,7 @@ export class TxRingSender implements Sink {
       );
       let frameSize = cfg.frameSize ?? 2048;
       while (frameSize < maxFrameLen(this.mtu, true) + DATA_AT) frameSize *= 2;
-      const blockSize = Math.max(2 ** 22, frameSize);
+      const blockSize = Math.max(2 ** (cfg.blockSizeLog2 ?? 22), frameSize);
       const blocks = cfg.blocks ?? 4;
       this.frameSize = frameSize;
       this.frameNr = (blockSize / frameSize) * blocks;

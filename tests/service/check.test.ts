@@ -162,7 +162,7 @@ const BROKEN: [string, string, string, string][] = [
     "option that does not apply to the target",
     `${RINGS}outputs:\n  remote:\n    ring: a\n    encap: gretap:198.18.7.1\n    frame-size: »2048\n`,
     "outputs.remote.frame-size",
-    "Option -Z does not apply to -tx -E",
+    "-Z does nothing with -tx -E",
   ],
   ["metrics port out of range", `${RINGS}metrics: »70000\n`, "metrics", "port out of range 0..65535"],
   [
