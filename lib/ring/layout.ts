@@ -83,8 +83,14 @@ export const DATA_OFFSET = HEADER_SIZE;
 // ---- records in the data area ----
 export const R_CAPLEN = 0; // u32 stored bytes; WRAP marks "skip to the start of the data area"
 export const R_WIRELEN = 4; // u32 original length on the wire
-export const R_SEC = 8; // u32 capture time, seconds
-export const R_NSEC = 12; // u32 capture time, nanoseconds
+export const R_SEC = 8; // u32 capture time, seconds (low 32 bits)
+export const R_NSEC = 12; // u32 capture time: nanoseconds in bits 0..29, seconds bits 32..33 in bits 30..31
+/** Where a record keeps seconds bits 32..33 (times from 2106 to 2514): the top bits of R_NSEC. */
+export const R_SEC_HI_SHIFT = 30;
+/** Mask of those bits (after the shift). */
+export const R_SEC_HI_MASK = 3;
+/** Mask of the nanoseconds in R_NSEC. */
+export const R_NSEC_MASK = 0x3fffffff;
 export const R_SEQ_LO = 16; // u32 sequence number (frame index), low 32 bits
 export const R_SEQ_HI = 20; // u32 high bits
 export const RECORD_HEADER = 24;

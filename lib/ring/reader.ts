@@ -53,7 +53,7 @@ export class RingReader {
   /** Wire lengths. */
   readonly wires: Uint32Array;
   /** Capture time, seconds. */
-  readonly secs: Uint32Array;
+  readonly secs: Float64Array;
   /** Capture time, nanoseconds. */
   readonly nsecs: Uint32Array;
   #rel: Float64Array; // relative logical start of each record
@@ -101,7 +101,7 @@ export class RingReader {
     this.offs = new Uint32Array(this.maxBatch);
     this.lens = new Uint32Array(this.maxBatch);
     this.wires = new Uint32Array(this.maxBatch);
-    this.secs = new Uint32Array(this.maxBatch);
+    this.secs = new Float64Array(this.maxBatch); // seconds up to 2^34 (see the record layout)
     this.nsecs = new Uint32Array(this.maxBatch);
     this.#rel = new Float64Array(this.maxBatch);
     this.#seq = new Float64Array(this.maxBatch);
@@ -247,8 +247,9 @@ export class RingReader {
       this.offs[n] = off + L.RECORD_HEADER;
       this.lens[n] = cap;
       this.wires[n] = u[i + 1];
-      this.secs[n] = u[i + 2];
-      this.nsecs[n] = u[i + 3];
+      const ns = u[i + 3];
+      this.secs[n] = u[i + 2] + (ns >>> L.R_SEC_HI_SHIFT) * 4294967296;
+      this.nsecs[n] = ns & L.R_NSEC_MASK;
       this.#seq[n] = seq;
       this.#rel[n] = pos;
       const size = (L.RECORD_HEADER + cap + 7) & ~7;
@@ -353,8 +354,9 @@ export class RingReader {
       this.offs[n] = d + L.RECORD_HEADER;
       this.lens[n] = cap;
       this.wires[n] = u[i + 1];
-      this.secs[n] = u[i + 2];
-      this.nsecs[n] = u[i + 3];
+      const ns = u[i + 3];
+      this.secs[n] = u[i + 2] + (ns >>> L.R_SEC_HI_SHIFT) * 4294967296;
+      this.nsecs[n] = ns & L.R_NSEC_MASK;
       this.#seq[n] = seq;
       this.#rel[n] = pos + d;
       d += size;

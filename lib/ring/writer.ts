@@ -173,8 +173,9 @@ export class RingWriter {
     const seq = this.#frames++;
     u[i] = caplen;
     u[i + 1] = wirelen;
-    u[i + 2] = sec;
-    u[i + 3] = nsec;
+    u[i + 2] = sec; // the low 32 bits of the seconds (a Uint32Array store wraps)
+    u[i + 3] = (nsec & L.R_NSEC_MASK) |
+      ((Math.floor(sec / 4294967296) & L.R_SEC_HI_MASK) << L.R_SEC_HI_SHIFT);
     u[i + 4] = seq >>> 0;
     u[i + 5] = (seq / 4294967296) >>> 0;
     const size = L.recordSize(caplen);

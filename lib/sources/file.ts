@@ -142,7 +142,7 @@ export class FileSource implements Source {
   #put(into: Ingest, buf: Uint8Array, off: number, caplen: number, orig: number, sec: number, nsec: number) {
     const r = caplen < ETH_HLEN
       ? into.drop(DropReason.malformed)
-      : into.frame(buf, off, caplen, orig, sec >>> 0, nsec, 0, 0);
+      : into.frame(buf, off, caplen, orig, sec, nsec, 0, 0);
     if (r < 0) {
       this.#written++;
       return;

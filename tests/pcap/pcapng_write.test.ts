@@ -354,6 +354,43 @@ toolTest(
   },
 );
 
+toolTest("times past 2106 cross the ring: pcap file in, pcapng out, as tshark reads them", async () => {
+  const dir = makeRingDir();
+  try {
+    const late = [
+      { data: new Uint8Array(60).fill(1), sec: 2 ** 32 + 5, nsec: 999_999_999, wire: 60 },
+      { data: new Uint8Array(60).fill(2), sec: 2 ** 33 + 7, nsec: 1, wire: 60 },
+      { data: new Uint8Array(60).fill(3), sec: 2 ** 32 - 1, nsec: 2, wire: 60 },
+    ];
+    const src = `${dir}/late.pcapng`;
+    const w = new PcapOutput({ target: { kind: "files", template: src }, format: "pcapng" });
+    w.open();
+    for (const f of late) {
+      const at = w.reserve(60);
+      w.buffer.set(f.data, at);
+      w.finish(60, 60, f.sec, f.nsec);
+    }
+    w.close();
+    const ring = `${dir}/r`;
+    createRing(ring, { size: 1 << 20 });
+    const rx = await spawnFluxcap(["-rx", "--read", src, ring]).done;
+    assertEquals(rx.code, 0, rx.stderr);
+    assertEquals(readRing(ring).map((f) => [f.sec, f.nsec]), late.map((f) => [f.sec, f.nsec]), "in the ring");
+    const out = `${dir}/out.pcapng`;
+    const p = spawnFluxcap(["-tx", "--from-oldest", "-w", out, ring]);
+    await until(() => snap(ring).readers.some((r) => r.framesSent === late.length), "written");
+    assertEquals((await interrupt(p)).code, 0);
+    const t = await tool(["tshark", "-r", out, "-T", "fields", "-e", "frame.time_epoch"]);
+    assertEquals(t.code, 0, t.stderr);
+    assertEquals(
+      t.stdout.trim().split("\n"),
+      ["4294967301.999999999", "8589934599.000000001", "4294967295.000000002"],
+    );
+  } finally {
+    rmrf(dir);
+  }
+});
+
 toolTest("pcapng -w: stdout carries a whole pcapng stream into tshark", async () => {
   const dir = makeRingDir();
   try {
