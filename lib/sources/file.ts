@@ -126,7 +126,11 @@ export class FileSource implements Source {
           sec++;
         }
       }
-      if (this.#cfg.pace && !this.#pace(sec, nsec, nap)) return SOURCE_DONE;
+      if (this.#cfg.pace && !this.#pace(sec, nsec, nap)) { // stopped while it waited: not read after all
+        this.#read--;
+        this.#frames--;
+        return SOURCE_DONE;
+      }
       this.#lastSec = sec;
       this.#lastNsec = nsec;
       this.#put(into, rec.buffer, rec.dataOffset, rec.caplen, rec.origLen, sec, nsec);
@@ -196,9 +200,12 @@ export class FileSource implements Source {
 
   /** The line every replay ends with: read, written, skipped by reason, the first skipped, a hint. */
   summary(): string {
-    const passes = this.#pass > 1 ? ` in ${this.#pass} passes` : "";
-    let line =
-      `fluxcap -rx: "${this.#cfg.file}": ${this.#read} frames read, ${this.#written} written${passes}`;
+    const begun = this.#pass + (!this.#done && this.#frames > 0 ? 1 : 0); // a pass cut short counts
+    const passes = begun > 1 ? ` in ${begun} passes` : "";
+    const cut = this.#done ? "" : ` (stopped before the end of ${begun > 1 ? "the last pass" : "the file"})`;
+    let line = `fluxcap -rx: "${this.#cfg.file}": ${
+      frames(this.#read)
+    } read, ${this.#written} written${passes}${cut}`;
     const parts: string[] = [];
     let total = 0;
     this.#skipped.forEach((n, r) => {
@@ -215,18 +222,22 @@ export class FileSource implements Source {
       );
     }
     if (this.#skipped[DropReason.malformed] > 0) {
-      hints.push("frames shorter than an Ethernet header (14 bytes)");
+      hints.push(
+        "frames shorter than an Ethernet header (14 bytes) cannot be sent anywhere: they are skipped",
+      );
     }
     return hints.length > 0 ? `${line}. Hint: ${hints.join("; ")}` : line;
   }
 
   #fail(err: CodecError): FluxError {
     const reason = err.reason.replace(/^./, (c) => c.toLowerCase());
-    return new FluxError(`Cannot read capture "${this.#cfg.file}": ${reason} (after ${this.#frames} frames)`);
+    return new FluxError(
+      `Cannot read capture "${this.#cfg.file}": ${reason} (after ${frames(this.#frames)})`,
+    );
   }
 
   #notEthernet(linkType: number): FluxError {
-    const after = this.#read > 0 ? ` (after ${this.#frames} frames)` : "";
+    const after = this.#read > 0 ? ` (after ${frames(this.#frames)})` : "";
     return new FluxError(
       `Cannot read capture "${this.#cfg.file}": link type ${
         describeLinkType(linkType)
@@ -241,4 +252,9 @@ export class FileSource implements Source {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** "1 frame", "2 frames". */
+function frames(n: number): string {
+  return `${n} frame${n === 1 ? "" : "s"}`;
 }

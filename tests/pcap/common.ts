@@ -248,7 +248,8 @@ export async function haveTools(tools: string[]): Promise<string | null> {
  */
 export function quiet(stderr: string): string {
   return stderr.split("\n").filter((l) =>
-    !/^fluxcap -rx: ".*": \d+ frames read, \d+ written( in \d+ passes)?$/.test(l)
+    !/^fluxcap -rx: ".*": \d+ frames? read, \d+ written( in \d+ passes)?( \(stopped before the end of (the file|the last pass)\))?$/
+      .test(l)
   )
     .join("\n");
 }

@@ -538,7 +538,7 @@ Deno.test({
       );
       const m = (await replayInto(dir, mixed)).run;
       assertEquals(m.code, 1);
-      assertIncludes(m.stderr, "link type 0 (BSD loopback) is not Ethernet (after 1 frames)");
+      assertIncludes(m.stderr, "link type 0 (BSD loopback) is not Ethernet (after 1 frame)");
     } finally {
       rmrf(dir);
     }

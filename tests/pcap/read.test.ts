@@ -139,6 +139,8 @@ test("pcap --read --pace: SIGINT ends a long recorded gap at once", async () => 
     assertEquals(res.code, 0, res.stderr);
     assert(res.ms < 50_000, `stopped after ${res.ms} ms: it did not wait out the 100 s gap`);
     assertEquals(snap(ring).frames, before + 1);
+    // The frame it was waiting to send was not read after all: read = written, and the stop is said.
+    assertIncludes(res.stderr, `"${f}": 1 frame read, 1 written (stopped before the end of the file)`);
   });
 });
 
