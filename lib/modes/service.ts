@@ -128,10 +128,22 @@ async function status(args: string[]): Promise<number> {
   }
   if (rest.length === 0) throw new ServiceUsage("fluxcap status needs a configuration file or rings");
   const { formatReport, looksLikeRing, statusOfConfig, statusOfRings } = await import("../service/status.ts");
-  const asConfig = rest.length === 1 && !looksLikeRing(rest[0]);
+  // One name is a configuration unless it is a ring, or names no file and does not look like YAML (a
+  // ring that is missing is then reported as one, CRITICAL, as a monitoring plug-in expects).
+  const missing = rest.length === 1 && !exists(rest[0]) && !/\.ya?ml$/i.test(rest[0]);
+  const asConfig = rest.length === 1 && !looksLikeRing(rest[0]) && !missing;
   const report = asConfig
     ? await statusOfConfig(loadConfig(rest[0]), seconds)
     : await statusOfRings(rest, seconds);
   console.log(flags.has("json") ? JSON.stringify(report) : formatReport(report));
   return report.level;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

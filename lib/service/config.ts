@@ -240,7 +240,12 @@ export function parseConfig(text: string, src: ConfigSource): ServiceConfig {
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false, prettyErrors: false });
   const ck = new Checker(doc, lc, src);
   if (doc.errors.length > 0) {
-    for (const e of doc.errors) ck.add(e.pos[0], "", `invalid YAML: ${e.message.split("\n")[0]}`);
+    for (const e of doc.errors) {
+      const why = e.code === "MULTIPLE_DOCS"
+        ? "more than one document (a line --- starts another): a configuration is one document"
+        : e.message.split("\n")[0];
+      ck.add(e.pos[0], "", `invalid YAML: ${why}`);
+    }
     throw new ConfigError(ck.problems.map((p) => p.text));
   }
   const rings: RingSpec[] = [];

@@ -295,9 +295,14 @@ export async function statusOfConfig(cfg: ServiceConfig, seconds: number): Promi
       line.level = CRITICAL;
       line.reasons.push(`ring ${p.ring} unreadable: ${w.reason}`);
     } else if (pid === null && state === null) {
-      line.reasons.push(
-        `${w.b.readers.length} reader(s) on ring ${p.ring}; which one is this needs the state file`,
-      );
+      if (w.b.readers.filter((r) => r.kind !== "member").length === 0) {
+        line.level = CRITICAL; // whichever process it is, it is not reading
+        line.reasons.push(`nothing reads ring ${p.ring}`);
+      } else {
+        line.reasons.push(
+          `${w.b.readers.length} reader(s) on ring ${p.ring}; which one is this needs the state file`,
+        );
+      }
     } else {
       const pair = readerPair(w, pid);
       if (!pair.b) {

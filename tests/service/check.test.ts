@@ -76,6 +76,12 @@ const RINGS = "rings:\n  a: { path: a, size: 1m }\n";
 const BROKEN: [string, string, string, string][] = [
   ["bad YAML", "rings:\n  cisco: { path: x, size: 1m\n»", "", "invalid YAML"],
   ["tab indentation", "rings:\n»\tcisco: {}\n", "", "invalid YAML"],
+  [
+    "two documents",
+    "rings:\n  a: { path: a, size: 1m }\n»---\nrings: {}\n",
+    "",
+    "a configuration is one document",
+  ],
   ["not a mapping", "»- rings\n- outputs\n", "", "expected a mapping"],
   ["unknown top-level key", "»ringz:\n  a: {}\n", "ringz", "allowed: rings, captures, outputs"],
   [

@@ -144,6 +144,23 @@ Deno.test({
           stop();
         }
       }
+      // One name that is no file: a missing ring, critical (unless it looks like a configuration file).
+      const gone = await status(fluxcapCommand(), [`${dir}/gone`]);
+      assertEquals(gone.code, 2, gone.out);
+      assert(gone.out.startsWith(`FLUXCAP CRITICAL - ring ${dir}/gone: `), gone.out);
+      const noCfg = await status(fluxcapCommand(), [`${dir}/gone.yaml`]);
+      assertEquals(noCfg.code, 2, noCfg.out);
+      assertIncludes(noCfg.out, "cannot read the configuration: no such file");
+      // A configuration whose supervisor is not running: an output nothing reads for is critical.
+      const cfg = `${dir}/f.yaml`;
+      Deno.writeTextFileSync(
+        cfg,
+        `rings:\n  ok: { path: ${dir}/ok, size: 1m }\noutputs:\n  zeek: { ring: ok, interface: eth9 }\n` +
+          `state: ${dir}/state.json\n`,
+      );
+      const off = await status(fluxcapCommand(), [cfg]);
+      assertEquals(off.code, 2, off.out);
+      assert(/^CRIT +output +zeek .*nothing reads ring ok/m.test(off.out), off.out);
       if (canDrop) {
         // Without read permission nobody learns nothing but that: critical, saying why.
         const closed = `${dir}/closed`;
