@@ -1,8 +1,8 @@
 /**
- * The compiled per-frame pipeline, in fluxcap 3.2's order for the operations it had: on transmit
- * filter → dedup → sample → VLAN → snaplen → trim (`decide`: the filter sees the frame as the ring holds
- * it); on receive VLAN → snaplen → trim → filter → dedup → sample (`applyRx`: the filter sees the frame
- * as it goes into the ring, its tag already changed). `-s 100 -D 4` gives 96-byte frames.
+ * The compiled per-frame pipeline: filter → dedup → sample → VLAN → snaplen → trim, in that order, on
+ * both sides (fluxcap 3.2's transmit order: `-s 100 -D 4` gives 96-byte frames; 3.2's receive side
+ * changed tags and lengths before its `vlan n` filter, which made `-Q -f 'vlan 10'` keep nothing: here
+ * the filter always sees the frame as captured, tags in place).
  *
  * Built once from an {@linkcode OpsConfig}; each frame costs one call. `decide` never allocates; the copy
  * in `emit`/`applyRx` creates one short-lived `subarray` view per segment longer than 24 bytes (V8 has
@@ -46,10 +46,10 @@
  * - `stripVlan`: remove the outer tag if there is one (an inner QinQ tag becomes the outer tag); works
  *   on both sides (on tx as two iovecs skipping the tag).
  * - `snaplen n` (n > 0): truncate to n bytes, so it may cut into headers or the inserted tag.
- * - `trimTail n`: remove n bytes from the end, after snaplen (as 3.2 did); a frame of n bytes or fewer
- *   is left whole (as 3.2 did), and no frame is cut below the Ethernet header of the output frame (14
- *   bytes, 18 if it starts with an outer tag: 3.2 cut into it). A frame already shorter than its header is
- *   left as is.
+ * - `trimTail n`: remove n bytes from the end, last (after snaplen, as 3.2 did); a frame of n bytes or
+ *   fewer is left whole (as 3.2 did), and no frame is cut below the Ethernet header of the output frame
+ *   (14 bytes, 18 if it starts with an outer tag: 3.2 cut into it). A frame already shorter than its
+ *   header is left as is.
  * - A frame shorter than 14 bytes, or with an outer TPID but shorter than 18 bytes, is dropped as
  *   `malformed` when a header operation (filter, `vlan`, strip) is configured; without one it passes
  *   through (trim/snaplen apply). `buf`/`off`/`len` outside the buffer: `malformed`, never a throw.
@@ -274,13 +274,12 @@ export class FramePipeline {
     wire: number,
     sec: number,
     nsec: number,
-    select = true,
   ): number {
     if (!(off >= 0 && len >= 0 && off + len <= buf.length) || (off | 0) !== off || (len | 0) !== len) {
       this.origLen = 0;
       return this.#drop(DropReason.malformed);
     }
-    if (mTpid !== 0) return this.#decideMeta(buf, off, len, mTpid, mTci, wire, sec, nsec, select);
+    if (mTpid !== 0) return this.#decideMeta(buf, off, len, mTpid, mTci, wire, sec, nsec);
     this.origLen = len;
     this.tag = this.tagBytes;
 
@@ -300,11 +299,17 @@ export class FramePipeline {
       return this.#drop(DropReason.malformed);
     }
 
-    // 1. filter, 1b. duplicates, 2. sample (on rx after the rest: see applyRx)
-    if (select) {
-      const r = this.#select(buf, off, len, vid, wire, sec, nsec);
-      if (r >= 0) return this.#drop(r);
+    // 1. filter
+    if (this.#filter >= 0 && vid !== this.#filter) return this.#drop(DropReason.filtered);
+    if (this.#bpf !== null && this.#bpf(buf, off, len, wire) === 0) return this.#drop(DropReason.filtered);
+
+    // 1b. duplicates
+    if (this.dedup !== null && this.dedup.isDuplicate(buf, off, len, sec, nsec)) {
+      return this.#drop(DropReason.duplicate);
     }
+
+    // 2. sample
+    if (this.#sampleMode !== 0 && !this.#sample()) return this.#drop(DropReason.sampled);
 
     // 3. VLAN: describe the output as head ++ tag ++ tail.
     let head: number;
@@ -338,26 +343,6 @@ export class FramePipeline {
     return this.#finish(head, tagLen, tailOff, len - tailOff, floor, action);
   }
 
-  /**
-   * The selecting stages on `buf[off, off + len)`, whose outer tag has VID `vid` (-1: none): filter,
-   * duplicates, sample. Returns the drop reason, or -1 to keep.
-   */
-  #select(
-    buf: Uint8Array,
-    off: number,
-    len: number,
-    vid: number,
-    wire: number,
-    sec: number,
-    nsec: number,
-  ): number {
-    if (this.#filter >= 0 && vid !== this.#filter) return DropReason.filtered;
-    if (this.#bpf !== null && this.#bpf(buf, off, len, wire) === 0) return DropReason.filtered;
-    if (this.dedup !== null && this.dedup.isDuplicate(buf, off, len, sec, nsec)) return DropReason.duplicate;
-    if (this.#sampleMode !== 0 && !this.#sample()) return DropReason.sampled;
-    return -1;
-  }
-
   /** One sampling draw: true keeps. */
   #sample(): boolean {
     if (this.#sampleMode === 1) return false;
@@ -379,16 +364,13 @@ export class FramePipeline {
     wire: number,
     sec: number,
     nsec: number,
-    select: boolean,
   ): number {
     this.origLen = len + VLAN_TAG_LEN;
     // The logical frame needs its MACs; a header operation needs the inner EtherType too.
     if (len < MACS_LEN || (len < ETH_HLEN && this.#needHeader)) return this.#drop(DropReason.malformed);
     // 1. filter (on the out-of-band tag: it is the outer one)
-    if (select && this.#filter >= 0 && (mTci & 0x0fff) !== this.#filter) {
-      return this.#drop(DropReason.filtered);
-    }
-    if (select && this.#bpf !== null) {
+    if (this.#filter >= 0 && (mTci & 0x0fff) !== this.#filter) return this.#drop(DropReason.filtered);
+    if (this.#bpf !== null) {
       // The program reads the frame as it was on the wire: rebuild it with the tag at byte 12.
       const n = len + VLAN_TAG_LEN;
       if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, 2048));
@@ -401,14 +383,12 @@ export class FramePipeline {
       copyBytes(buf, off + MACS_LEN, w, MACS_LEN + VLAN_TAG_LEN, len - MACS_LEN);
       if (this.#bpf(w, 0, n, wire + VLAN_TAG_LEN) === 0) return this.#drop(DropReason.filtered);
     }
-    if (select) {
-      // 1b. duplicates (tags do not count: the frame without its outer tag is the same frame)
-      if (this.dedup !== null && this.dedup.isDuplicate(buf, off, len, sec, nsec)) {
-        return this.#drop(DropReason.duplicate);
-      }
-      // 2. sample
-      if (this.#sampleMode !== 0 && !this.#sample()) return this.#drop(DropReason.sampled);
+    // 1b. duplicates (tags do not count: the frame without its outer tag is the same frame)
+    if (this.dedup !== null && this.dedup.isDuplicate(buf, off, len, sec, nsec)) {
+      return this.#drop(DropReason.duplicate);
     }
+    // 2. sample
+    if (this.#sampleMode !== 0 && !this.#sample()) return this.#drop(DropReason.sampled);
     // 3. VLAN
     if (this.#strip) {
       // the frame in buf is already the stripped frame
@@ -531,33 +511,10 @@ export class FramePipeline {
     sec = 0,
     nsec = 0,
   ): number {
-    const v = this.#decide(src, srcOff, srcLen, 0, 0, wire, sec, nsec, !this.#rx);
+    const v = this.#decide(src, srcOff, srcLen, 0, 0, wire, sec, nsec);
     if (v < 0) return v;
     if (!(dstOff >= 0 && dstOff + v <= dst.length)) return this.#drop(DropReason.oversize);
-    return this.#emitRx(src, srcOff, dst, dstOff, wire, sec, nsec);
-  }
-
-  /**
-   * Writes the frame last decided into `dst`; on rx then runs the selecting stages on it as written
-   * (3.2's receive order: the filter sees the frame as it goes into the ring, tag changed, truncated).
-   */
-  #emitRx(
-    src: Uint8Array,
-    srcOff: number,
-    dst: Uint8Array,
-    dstOff: number,
-    wire: number,
-    sec: number,
-    nsec: number,
-  ): number {
-    const out = this.emit(src, srcOff, dst, dstOff);
-    if (!this.#rx) return out;
-    let vid = -1;
-    if (out >= ETH_VLAN_HLEN && isVlanTpid((dst[dstOff + MACS_LEN] << 8) | dst[dstOff + MACS_LEN + 1])) {
-      vid = ((dst[dstOff + 14] & 0x0f) << 8) | dst[dstOff + 15];
-    }
-    const r = this.#select(dst, dstOff, out, vid, this.wireLen(wire), sec, nsec);
-    return r < 0 ? out : this.#drop(r);
+    return this.emit(src, srcOff, dst, dstOff);
   }
 
   /**
@@ -577,9 +534,9 @@ export class FramePipeline {
     sec = 0,
     nsec = 0,
   ): number {
-    const v = this.#decide(src, srcOff, srcLen, tpid & 0xffff, tci & 0xffff, wire, sec, nsec, !this.#rx);
+    const v = this.#decide(src, srcOff, srcLen, tpid & 0xffff, tci & 0xffff, wire, sec, nsec);
     if (v < 0) return v;
     if (!(dstOff >= 0 && dstOff + v <= dst.length)) return this.#drop(DropReason.oversize);
-    return this.#emitRx(src, srcOff, dst, dstOff, tpid === 0 ? wire : wire + VLAN_TAG_LEN, sec, nsec);
+    return this.emit(src, srcOff, dst, dstOff);
   }
 }
