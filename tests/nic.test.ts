@@ -463,7 +463,7 @@ labTest("nic: bad input gets one clear line and exit 1 (runtime) or 2 (configura
       [["-rx", "-i", "in0", "-V", "abc", ring], 'Invalid VLAN id "abc"', 2],
       [["-tx", "-i", "out1", "-d", "150", ring], 'Sampling percentage "150" is out of range 0..100', 2],
       [["-tx", "-i", "out1", "-s", "big", ring], 'Invalid snap length "big"', 2],
-      [["-rx", "-i", "in0", "-V", "10", "-Q", ring], "Cannot combine VLAN tagging", 2],
+      [["-rx", "-i", "in0", "-V", "5000", "-Q", ring], 'VLAN id "5000" is out of range 1..4094', 2],
       [["-rx", "-tx", "-i", "in0", ring], "Conflicting modes", 2],
       [["-rx", "-i", "in0", "-f", "tcp prot 22", ring], 'Cannot compile filter "tcp prot 22"', 2],
       [["-rx", "-i", "in0", "-Z", "100", ring], 'Invalid frame size "-Z 100"', 2],

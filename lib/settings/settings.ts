@@ -564,6 +564,8 @@ function opsSettings(a: Args, side: "rx" | "tx"): OpsConfig {
       throw new UsageError(`Invalid VLAN id "${a.vlan}": not a whole number`);
     }
     cfg.vlan = Number(a.vlan);
+    const range = cfg.vlan === 0 ? null : validateOps({ vlan: cfg.vlan }, side);
+    if (range) throw new UsageError(range.message);
     if (cfg.vlan === 0) { // 3.2 took -V 0 as "no tag"
       a.ignored.push("-V 0 tags nothing: ignored (as fluxcap 3.2 did)");
       delete cfg.vlan;
