@@ -10,6 +10,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
+import { parseIpLiteral } from "../codec/mod.ts";
 
 /** Tunnel protocols of `-E`. */
 import type { TunnelKind } from "../sources/mod.ts";
@@ -70,6 +71,15 @@ export function parseEncapSpec(text: string, side: "rx" | "tx"): EncapSpec {
     if (c >= 0) port = rest.slice(c + 1);
   }
   if (host === "") host = undefined;
+  if (host !== undefined) {
+    if (side === "rx" && host.includes(",")) {
+      throw new UsageError(
+        `Invalid tunnel "-E ${text}": -rx receives on one local address (output groups, ` +
+          `-E ${kind}:host1,host2, are for -tx)`,
+      );
+    }
+    for (const h of host.split(",")) checkAddressShape(h.trim());
+  }
   if (side === "tx" && host === undefined) {
     throw new UsageError(
       `Invalid tunnel "-E ${text}": transmit needs a destination, as in -E ${kind}:192.0.2.1`,
@@ -81,6 +91,16 @@ export function parseEncapSpec(text: string, side: "rx" | "tx"): EncapSpec {
     spec.port = parsePort(port, `tunnel "-E ${text}"`);
   }
   return spec;
+}
+
+/**
+ * Refuses text shaped like an address that is not a valid one (four dotted numbers, or anything with a
+ * colon: no host name has one), so it is not looked up as a host name.
+ */
+function checkAddressShape(host: string): void {
+  if ((/^[0-9.]+$/.test(host) || host.includes(":")) && parseIpLiteral(host) === null) {
+    throw new UsageError(`Invalid address "${host}": not a valid IPv4 or IPv6 address`);
+  }
 }
 
 /** Parses a UDP port 1..65535. */

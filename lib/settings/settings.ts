@@ -442,11 +442,6 @@ function sinkSettings(a: Args): SinkSettings {
 function tunnelSettings(a: Args): TunnelSinkSettings {
   const spec = parseEncapSpec(a.encap!, "tx");
   if (spec.kind === "erspan") throw new UsageError("ERSPAN is received only");
-  if (a.iface !== undefined) {
-    throw new UsageError(
-      `-tx -E sends by the routing table; -i "${a.iface}" is not used (route the peer over it instead)`,
-    );
-  }
   if (a.vxlanPort !== undefined && spec.kind !== "vxlan") {
     throw new UsageError(`--vxlan-port applies to -E vxlan, not -E ${spec.kind}`);
   }

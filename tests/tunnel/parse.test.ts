@@ -5,7 +5,7 @@ import { parseEncapSpec, parseKey } from "../../lib/settings/mod.ts";
 import { Decapsulator } from "../../lib/sources/mod.ts";
 import { DropReason } from "../../lib/ring/layout.ts";
 import { fromHex } from "../../lib/codec/mod.ts";
-import { FluxError } from "../../lib/errors.ts";
+import { FluxError, UsageError } from "../../lib/errors.ts";
 
 Deno.test("tunnel: -E forms of the issue parse", () => {
   assertEquals(parseEncapSpec("gretap:192.168.102.100", "tx"), { kind: "gretap", host: "192.168.102.100" });
@@ -34,6 +34,13 @@ Deno.test("tunnel: -E forms of the issue parse", () => {
   assertThrows(() => parseEncapSpec("erspan:198.18.0.1", "tx"), FluxError);
   assertThrows(() => parseEncapSpec("ipip:198.18.0.1", "tx"), FluxError);
   assertThrows(() => parseEncapSpec("gre:198.18.0.1:99", "rx"), FluxError);
+  // Address-shaped but not an address: refused as such (a configuration error), never looked up as a name.
+  for (
+    const e of ["gretap:300.1.1.1", "gretap:2001:db8::zz", "vxlan:[2001:db8::zz]", "gretap:198.18.0.1,1.2.3"]
+  ) {
+    assertThrows(() => parseEncapSpec(e, "tx"), UsageError, "not a valid IPv4 or IPv6 address");
+  }
+  assertThrows(() => parseEncapSpec("gretap:198.18.7.1,198.18.7.2", "rx"), UsageError, "are for -tx");
 });
 
 Deno.test("tunnel: -K takes an integer or a dotted quad, within the tunnel's range", () => {
