@@ -15,7 +15,9 @@ Deno.test("cli help: -h lists every option, by its long name and its letter", ()
 });
 
 Deno.test("cli help: --help after a mode prints help, exit 0; unknown options suggest the nearest", async () => {
-  for (const argv of [["-cr", "--help"], ["-tx", "-i", "eth2", "-h", "r"], ["--help", "-rx"]]) {
+  for (
+    const argv of [["-cr", "--help"], ["-tx", "-i", "eth2", "-h", "r"], ["--help", "-rx"], ["-cr", "-help"]]
+  ) {
     const r = await fluxcap(argv);
     assertEquals(r.code, 0, `${argv.join(" ")}: ${r.stderr}`);
     assertIncludes(r.stdout, "usage: fluxcap");
@@ -29,6 +31,10 @@ Deno.test("cli help: --help after a mode prints help, exit 0; unknown options su
     [["-rx", "--secodns", "5", "r"], 'did you mean "--seconds"?'],
     [["-rx", "-i", "eth1", "-b", "64", "r"], 'Unknown option "-b" (did you mean "-B", --blocks?)'],
     [["-tx", "-y", "r"], 'Unknown option "-y" (see fluxcap -h)'],
+    // a long name with one dash is not read as a bundle of letters (-d would take "edup" as its value)
+    [["-tx", "-dedup", "10", "r"], 'Unknown option "-dedup" (did you mean "--dedup"?)'],
+    [["-tx", "-verbose", "r"], 'Unknown option "-verbose" (did you mean "--verbose"?)'],
+    [["-tx", "-balance", "flows", "r"], 'Unknown option "-balance" (did you mean "--balance"?)'],
   ];
   for (const [argv, text] of cases) {
     const r = await fluxcap(argv);

@@ -256,6 +256,17 @@ export function parseArgs(argv: string[]): Args {
       apply(spec, value, `--${name}`);
       continue;
     }
+    if (arg.startsWith("-") && arg.length > 3) {
+      // A long name written with one dash (`-help`, `-dedup 10`) would read as a bundle of letters.
+      const name = arg.slice(1);
+      if (name === "help") { // 3.2's getopt took it as -h
+        help = true;
+        continue;
+      }
+      if (SPECS.some((s) => s.long === name && s.kind !== "mode")) {
+        throw new UsageError(`Unknown option "${arg}" (did you mean "--${name}"?)`);
+      }
+    }
     if (arg.startsWith("-") && arg.length > 1) {
       for (let j = 1; j < arg.length; j++) {
         const ch = arg[j];
