@@ -50,9 +50,10 @@
  *   fewer is left whole (as 3.2 did), and no frame is cut below the Ethernet header of the output frame
  *   (14 bytes, 18 if it starts with an outer tag: 3.2 cut into it). A frame already shorter than its
  *   header is left as is.
- * - A frame shorter than 14 bytes, or with an outer TPID but shorter than 18 bytes, is dropped as
- *   `malformed` when a header operation (filter, `vlan`, strip) is configured; without one it passes
- *   through (trim/snaplen apply). `buf`/`off`/`len` outside the buffer: `malformed`, never a throw.
+ * - A frame shorter than 14 bytes is dropped as `malformed` when a header operation (filter, `vlan`,
+ *   strip) is configured, and so is one with an outer TPID but shorter than 18 bytes when the tag is to be
+ *   changed (`vlan`, strip); `filterVlan` reads the VID of any tagged frame of 16 bytes or more, as
+ *   tcpdump's `vlan n` does. Without a header operation a frame passes through (trim/snaplen apply). `buf`/`off`/`len` outside the buffer: `malformed`, never a throw.
  * - Out-of-band tags (`decideVlan`/`applyRxVlan`, for AF_PACKET captures where the kernel moved the
  *   outer tag into metadata, which it does on every receive): the frame is treated exactly as the
  *   wire frame with the tag at byte 12. A frame shorter than 12 bytes is then `malformed`.
@@ -288,12 +289,11 @@ export class FramePipeline {
     let vid = -1;
     if (len >= ETH_HLEN) {
       if (isVlanTpid((buf[off + MACS_LEN] << 8) | buf[off + MACS_LEN + 1])) {
-        if (len >= ETH_VLAN_HLEN) {
-          tagged = true;
-          vid = ((buf[off + 14] & 0x0f) << 8) | buf[off + 15];
-        } else if (this.#needHeader) {
-          return this.#drop(DropReason.malformed);
-        }
+        // The VID needs the TCI only (a 16-byte tagged frame matches `vlan n`, as in tcpdump); changing
+        // the tag needs the whole tagged header.
+        if (len >= ETH_HLEN + 2) vid = ((buf[off + 14] & 0x0f) << 8) | buf[off + 15];
+        if (len >= ETH_VLAN_HLEN) tagged = true;
+        else if (this.#tag || this.#strip) return this.#drop(DropReason.malformed);
       }
     } else if (this.#needHeader) {
       return this.#drop(DropReason.malformed);

@@ -447,6 +447,10 @@ export function buildCorpus(): CorpusFrame[] {
   add(fill(13, 21), "13 bytes");
   add(ether({ type: 0x0800, payload: new Uint8Array(0) }), "eth only, ipv4 type");
   add(ether({ type: 0x8100, payload: Uint8Array.of(0) }), "15 bytes, tag cut");
+  add(
+    ether({ type: 0x8100, payload: Uint8Array.of(0x00, 100) }),
+    "16 bytes: TPID and TCI (VID 100), no type",
+  );
   add(ether({ tags: [{ tpid: 0x8100, vid: 100 }], type: 0x0800, payload: new Uint8Array(0) }), "tag, no ip");
   const v4tcp = ipv4({
     src: "198.18.0.1",

@@ -417,8 +417,13 @@ Deno.test("short frames: malformed only when a header operation needs the header
     const f = frameOf(len, [[0x8100, 3]]);
     f[12] = 0x81;
     f[13] = 0x00;
-    assertEquals(rx({ filterVlan: 3 }, f), drop(DropReason.malformed));
+    if (len >= 16) [f[14], f[15]] = [0, 3];
+    // `vlan n` needs the TCI only (tcpdump's 'vlan 3' keeps a 16-byte frame tagged 3); -Q needs it all
+    if (len >= 16) assertEquals((rx({ filterVlan: 3 }, f) as Uint8Array).length, len);
+    else assertEquals(rx({ filterVlan: 3 }, f), drop(DropReason.filtered));
+    assertEquals(rx({ filterVlan: 4 }, f), drop(DropReason.filtered));
     assertEquals(rx({ stripVlan: true }, f), drop(DropReason.malformed));
+    assertEquals(rx({ vlan: 5 }, f), drop(DropReason.malformed));
     assertEquals((rx({}, f) as Uint8Array).length, len);
   }
   // 14 untagged bytes are fine to tag
@@ -551,10 +556,12 @@ const TPIDS = new Set([0x8100, 0x88a8, 0x9100]);
 function reference(cfg: OpsConfig, side: OpsSide, f: Uint8Array): number[] | number {
   const tpidAt = (a: number[] | Uint8Array, i: number) =>
     a.length >= i + 2 && TPIDS.has((a[i] << 8) | a[i + 1]);
-  const needHeader = cfg.filterVlan !== undefined || cfg.vlan !== undefined || cfg.stripVlan === true;
-  if (needHeader && (f.length < 14 || (tpidAt(f, 12) && f.length < 18))) return drop(DropReason.malformed);
+  const changesTag = cfg.vlan !== undefined || cfg.stripVlan === true;
+  const needHeader = cfg.filterVlan !== undefined || changesTag;
+  if (needHeader && f.length < 14) return drop(DropReason.malformed);
+  if (changesTag && tpidAt(f, 12) && f.length < 18) return drop(DropReason.malformed);
   const tagged = f.length >= 18 && tpidAt(f, 12);
-  const vid = tagged ? ((f[14] & 15) << 8) | f[15] : -1;
+  const vid = f.length >= 16 && tpidAt(f, 12) ? ((f[14] & 15) << 8) | f[15] : -1; // as tcpdump's `vlan n`
   if (cfg.filterVlan !== undefined && vid !== cfg.filterVlan) return drop(DropReason.filtered);
   if (cfg.keepPercent === 0) return drop(DropReason.sampled);
   const a = [...f];
