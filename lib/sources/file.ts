@@ -223,7 +223,8 @@ export class FileSource implements Source {
     }
     if (this.#skipped[DropReason.malformed] > 0) {
       hints.push(
-        "frames shorter than an Ethernet header (14 bytes) cannot be sent anywhere: they are skipped",
+        "malformed frames are shorter than an Ethernet header (14 bytes), or too short for the header " +
+          "operation asked (a VLAN tag cut short where -V or -Q must change it)",
       );
     }
     return hints.length > 0 ? `${line}. Hint: ${hints.join("; ")}` : line;
