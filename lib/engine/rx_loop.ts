@@ -89,7 +89,9 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
   const dedupCheck = dedupWatch(pipe.dedup, ctx.post);
   const pause = (ms: number) => {
     ingest.commit();
-    return nap(ctx, ms);
+    const go = nap(ctx, ms);
+    writer.checkSize(); // (a paced replay between two frames is idle too)
+    return go;
   };
   const kernelStats = () => {
     const k = source.kernelStats();
@@ -112,7 +114,10 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
       const n = source.read(ingest, pause);
       writer.commit();
       if (n === SOURCE_DONE) break;
-      if (n === 0) source.wait(Math.max(1, Math.min(50, Math.ceil(nextStats - now))));
+      if (n === 0) {
+        source.wait(Math.max(1, Math.min(50, Math.ceil(nextStats - now))));
+        writer.checkSize(); // idle is when a ring gets truncated: look before the next frame is written
+      }
     }
   } finally {
     ctx.post({ type: "closing" });

@@ -109,7 +109,7 @@ function send(job: TxJob, ctx: LoopContext, sink: Sink, reader: RingReader): voi
   while (!stopping(ctx)) {
     let now = performance.now();
     if (now >= nextTick) {
-      reader.ring.checkSize();
+      reader.checkSize();
       dedupCheck();
       sink.tick(now);
       now = performance.now();

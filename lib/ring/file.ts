@@ -255,6 +255,17 @@ export class RingFile {
     if (this.#mem === null) throw new RingError(`Ring "${this.name}" is closed`);
   }
 
+  readonly #stat = new Uint8Array(C.STAT_SIZE);
+  #shrunk = false;
+
+  /**
+   * True once {@linkcode checkSize} found the file shorter than the mapping: the mapping must not be
+   * touched again (its missing pages would kill the process with SIGBUS), only closed.
+   */
+  get shrunk(): boolean {
+    return this.#shrunk;
+  }
+
   /** Pointer to byte `off` of the file's mapping (for calls that take one, such as futex). */
   pointerAt(off: number): Deno.PointerObject {
     return this.#mapping.pointerAt(off);
@@ -266,10 +277,11 @@ export class RingFile {
    */
   checkSize(): void {
     if (this.#mem === null) return;
-    const st = new Uint8Array(C.STAT_SIZE);
+    const st = this.#stat;
     if (fstat(this.fd, st) < 0) return;
     const size = Number(new DataView(st.buffer).getBigInt64(C.STAT_ST_SIZE, true));
     if (size < this.geometry.fileSize) {
+      this.#shrunk = true;
       throw new RingError(
         `Ring "${this.name}" was truncated to ${size} bytes while in use (it had ${this.geometry.fileSize}): ` +
           `stopping. Never truncate, rewrite or shrink a ring in use; recreate it with fluxcap -cr`,

@@ -454,17 +454,54 @@ export class RingReader {
     if (this.backlog() > 0) return true;
     Atomics.add(i32, L.W_SLEEPERS, 1);
     Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 1);
+    let shrunk: unknown = null;
     try {
       if (this.backlog() > 0) return true;
       const ts = this.#timespec;
       ts[0] = BigInt(Math.floor(timeoutMs / 1000));
       ts[1] = BigInt((timeoutMs % 1000) * 1_000_000);
       syscall(C.SYS_futex, this.#futexAddr, C.FUTEX_WAIT, seq, this.#timespecU8, null, 0);
+      // Idle is when a ring gets truncated under us: look before touching the mapping again.
+      try {
+        this.ring.checkSize();
+      } catch (e) {
+        shrunk = e;
+      }
     } finally {
-      Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 0);
-      Atomics.sub(i32, L.W_SLEEPERS, 1);
+      if (shrunk === null) {
+        Atomics.store(i32, this.#slotI32 + L.S_SLEEPING / 4, 0);
+        Atomics.sub(i32, L.W_SLEEPERS, 1);
+      }
+    }
+    if (shrunk !== null) {
+      this.#abandon();
+      throw shrunk;
     }
     return this.backlog() > 0;
+  }
+
+  /**
+   * Throws when the ring file was truncated while in use (see {@linkcode RingFile.checkSize}); the
+   * reader is then closed without touching the mapping again.
+   */
+  checkSize(): void {
+    try {
+      this.ring.checkSize();
+    } catch (e) {
+      if (this.ring.shrunk) this.#abandon();
+      throw e;
+    }
+  }
+
+  /** Closes a reader whose ring shrank: nothing is written to the mapping (its pages may be gone). */
+  #abandon(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#members = [];
+    this.#u32 = new Uint32Array(0);
+    this.#i64 = new BigInt64Array(0);
+    this.#i32 = new Int32Array(0);
+    this.ring.close(); // closing the descriptor releases the slot's lock
   }
 
   /** Sequence number of the record at logical position `p` (the tail), or -1 if it cannot be trusted. */

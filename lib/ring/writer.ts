@@ -258,7 +258,20 @@ export class RingWriter {
 
   /** Throws when the ring file was truncated while in use (see {@linkcode RingFile.checkSize}). */
   checkSize(): void {
-    this.ring.checkSize();
+    try {
+      this.ring.checkSize();
+    } catch (e) {
+      if (this.ring.shrunk && !this.#closed) {
+        // Closed without touching the mapping again (its pages may be gone): no commit, no counters.
+        this.#closed = true;
+        this.#data = new Uint8Array(0);
+        this.#u32 = new Uint32Array(0);
+        this.#i64 = new BigInt64Array(0);
+        this.#i32 = new Int32Array(0);
+        this.ring.close(); // closing the descriptor releases the writer lock
+      }
+      throw e;
+    }
   }
 
   /** Adds to the kernel-drop counter (and the kernel's packet count, drops included). */

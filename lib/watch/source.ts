@@ -137,6 +137,7 @@ export class RingWatch {
       }
     }
     try {
+      this.#ring!.checkSize(); // a ring truncated in place: gone, rather than SIGBUS on its header
       return { name: this.name, at, snap: snapshot(this.#ring!), gone: false, generation: this.#generation };
     } catch (e) {
       this.#ring?.close();

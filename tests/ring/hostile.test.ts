@@ -82,6 +82,41 @@ t("ring: a ring shrunk under an idle reader ends it with one line at its next ch
 });
 
 t(
+  "ring: truncated to nothing under idle processes: each ends with one line, no SIGBUS; -io reports it",
+  async () => {
+    const dir = makeRingDir();
+    try {
+      const ring = `${dir}/r`;
+      createRing(ring, { size: 1 << 20 });
+      const rx = spawnFluxcap(["-rx", "--read", pacedFile(dir, 50, 300), "--pace", ring]); // a frame each 300 ms
+      const tx = spawnFluxcap(["-tx", "-w", `${dir}/out.pcap`, ring]);
+      const io = spawnFluxcap(["-io", "--json", ring]);
+      await until(() => snap(ring).writer?.alive === true && snap(ring).readers.length === 1, "attached");
+      await new Promise((r) => setTimeout(r, 400));
+      Deno.truncateSync(ring, 0); // the header too: any touch of the mapping would be SIGBUS
+      for (const [what, p] of [["rx", rx], ["tx", tx]] as const) {
+        const r = await p.done;
+        assertEquals(r.code, 1, `${what}: ${r.stderr}`);
+        const lines = r.stderr.trim().split("\n").filter((l) => !l.startsWith('fluxcap -rx: "'));
+        assertEquals(lines, [
+          `Ring "${ring}" was truncated to 0 bytes while in use (it had ${1 << 20}): ` +
+          "stopping. Never truncate, rewrite or shrink a ring in use; recreate it with fluxcap -cr",
+        ], what);
+      }
+      await new Promise((r) => setTimeout(r, 1500)); // -io samples once a second
+      io.child.kill("SIGINT");
+      const w = await io.done;
+      assertEquals(w.code, 0, w.stderr);
+      const last = JSON.parse(new TextDecoder().decode(w.stdout).trim().split("\n").at(-1)!);
+      assertEquals(last.gone, true, JSON.stringify(last));
+      assert(/truncated/.test(last.reason), JSON.stringify(last));
+    } finally {
+      rmrf(dir);
+    }
+  },
+);
+
+t(
   "ring: a tail damaged while traffic flows: the reader resynchronises and counts what it skipped",
   async () => {
     const dir = makeRingDir();
