@@ -136,9 +136,11 @@ function title(metrics: MetricsServer | null): string {
   return s + "  (q quits)";
 }
 
+/** The terminal's size; 80×24 when it cannot tell (or says 0, as some pseudo-terminals do). */
 function screenSize(): { columns: number; rows: number } {
   try {
-    return Deno.consoleSize();
+    const { columns, rows } = Deno.consoleSize();
+    return { columns: columns > 0 ? columns : 80, rows: rows > 0 ? rows : 24 };
   } catch {
     return { columns: 80, rows: 24 };
   }
