@@ -331,6 +331,13 @@ labTest("nic: -R (PACKET_TX_RING, sized by -B/-S) and -q (qdisc bypass) transmit
     start(t, ["-tx", "-i", "out1", "-R", "-B", "2", "-S", "16", ring]); // a small TX ring sized as 3.2 took it
     start(t, ["-tx", "-i", "out2", "-q", ring]);
     await attached(ring, true, 2);
+    // The TX ring the kernel mapped is -B 2 blocks of 2^16 bytes (the process's socket mapping).
+    const pid = snap(ring).readers.find((r) => r.desc === "tx out1")!.pid;
+    const maps = Deno.readTextFileSync(`/proc/${pid}/maps`).split("\n").filter((l) => l.includes("socket:["));
+    const sizes = maps.map((l) => l.split(" ")[0].split("-").map((x) => parseInt(x, 16))).map(([a, b]) =>
+      b - a
+    );
+    assertEquals(sizes, [2 << 16], maps.join("\n"));
     const c1 = await t.lab.tcpdump(t.s1, "s1", { direction: "in" });
     const c2 = await t.lab.tcpdump(t.s2, "s2", { direction: "in" });
     const frames = mixedFrames(300);

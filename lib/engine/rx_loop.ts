@@ -90,7 +90,7 @@ export function runRx(job: RxJob, ctx: LoopContext): void {
   const pause = (ms: number) => {
     ingest.commit();
     const go = nap(ctx, ms);
-    writer.checkSize(); // (a paced replay between two frames is idle too)
+    if (ms >= 1) writer.checkSize(); // (a paced replay between two frames is idle too)
     return go;
   };
   const kernelStats = () => {

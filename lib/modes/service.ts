@@ -10,6 +10,7 @@ import { stderrLogger } from "../service/log.ts";
 import { Notifier } from "../service/notify.ts";
 import { parseListen } from "../watch/metrics.ts";
 import { shellWords } from "../service/program.ts";
+import { exists } from "../sinks/mod.ts";
 
 /** Exit status of a configuration or command-line error. */
 export const EXIT_CONFIG = 2;
@@ -137,13 +138,4 @@ async function status(args: string[]): Promise<number> {
     : await statusOfRings(rest, seconds);
   console.log(flags.has("json") ? JSON.stringify(report) : formatReport(report));
   return report.level;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

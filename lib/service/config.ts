@@ -512,24 +512,16 @@ function pipeline(
     );
     return null;
   }
-  // The key at fault is the one whose removal changes the complaint; then look again without it, so
-  // one run names every key at fault (and an option that needs another, -W without -G, is not blamed
-  // while that other one is given).
-  let rest = opts.filter((o) => !targets.includes(o));
-  let why: string | null = whole;
-  let named = false;
-  while (why !== null) {
-    const complaint = why;
-    const culprit = rest.find((o) =>
-      tryValidate(argvOf([...targets, ...rest.filter((x) => x !== o)])) !== complaint
-    );
-    if (culprit === undefined) break;
-    ck.add(culprit.at, `${path}.${culprit.key}`, complaint);
-    named = true;
-    rest = rest.filter((x) => x !== culprit);
-    why = tryValidate(argvOf([...targets, ...rest]));
-  }
-  if (!named) ck.add(ck.at(value, at), path, whole);
+  // The key at fault is the one whose removal changes the complaint (an option that needs another, -W
+  // without -G, is not blamed while the other is given). One per pipeline: with it removed, the next
+  // complaint may be caused by the removal itself (-W once a bad -G is gone), so the rest waits for the
+  // next check.
+  const rest = opts.filter((o) => !targets.includes(o));
+  const culprit = rest.find((o) =>
+    tryValidate(argvOf([...targets, ...rest.filter((x) => x !== o)])) !== whole
+  );
+  if (culprit !== undefined) ck.add(culprit.at, `${path}.${culprit.key}`, whole);
+  else ck.add(ck.at(value, at), path, whole);
   return null;
 }
 

@@ -50,8 +50,8 @@ export const PIPELINE_OPTIONS: readonly PipelineOption[] = [
   { long: "snaplen", short: "s", flag: false, sections: BOTH },
   { long: "trim", short: "D", flag: false, sections: BOTH },
   { long: "frame-size", short: "Z", flag: false, sections: BOTH },
-  { long: "blocks", short: "B", flag: false, sections: RX },
-  { long: "block-size", short: "S", flag: false, sections: RX },
+  { long: "blocks", short: "B", flag: false, sections: BOTH }, // on outputs, with tx-ring
+  { long: "block-size", short: "S", flag: false, sections: BOTH },
   { long: "qdisc-bypass", short: "q", flag: true, sections: TX },
   { long: "tx-ring", short: "R", flag: true, sections: TX },
   { long: "from-oldest", flag: true, sections: TX },

@@ -475,6 +475,7 @@ function clearOption(a: Args, long: string): void {
   const spec = SPECS.find((s) => s.long === long);
   if (spec?.kind === "value") a[spec.key] = undefined;
   else if (spec?.kind === "flag") a[spec.key] = false;
+  if (long === "interface") a.ifaces = [];
   a.given = a.given.filter((g) => g !== long);
 }
 

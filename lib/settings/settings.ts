@@ -23,6 +23,7 @@ import {
   parseFileMode,
   type PcapFileOptions,
   splitCommand,
+  TX_RING_DEFAULTS,
 } from "../sinks/mod.ts";
 import { checkKernelRing, KERNEL_RING_DEFAULTS } from "../sources/mod.ts";
 import { parseListen } from "../watch/metrics.ts";
@@ -494,7 +495,7 @@ function nicSettings(a: Args): NicSinkSettings {
     qdiscBypass: a.qdiscBypass,
     frameSize,
   };
-  if (a.blocks !== undefined || a.blockSize !== undefined) { // -R's ring geometry, as 3.2 took it
+  if (a.txRing) { // -R's ring geometry, checked as 3.2 did (and as the kernel will)
     const blocks = a.blocks === undefined
       ? undefined
       : intOption(a.blocks, "number of blocks (-B)", 1, 65536);
@@ -502,9 +503,9 @@ function nicSettings(a: Args): NicSinkSettings {
       ? undefined
       : intOption(a.blockSize, "block size (-S)", 1, 40);
     const bad = checkKernelRing({
-      frameSize: frameSize ?? KERNEL_RING_DEFAULTS.frameSize,
-      blocks: blocks ?? TX_RING_DEFAULT_BLOCKS,
-      blockSizeLog2: blockSizeLog2 ?? KERNEL_RING_DEFAULTS.blockSizeLog2,
+      frameSize: frameSize ?? TX_RING_DEFAULTS.frameSize,
+      blocks: blocks ?? TX_RING_DEFAULTS.blocks,
+      blockSizeLog2: blockSizeLog2 ?? TX_RING_DEFAULTS.blockSizeLog2,
     });
     if (bad) throw new UsageError(bad);
     out.blocks = blocks;
@@ -512,9 +513,6 @@ function nicSettings(a: Args): NicSinkSettings {
   }
   return out;
 }
-
-/** Blocks of a `-R` TX ring when `-B` is not given. */
-const TX_RING_DEFAULT_BLOCKS = 4;
 
 /** `--format`, `-W`, `--max-disk`, `-z`, `--file-mode` of `-tx -w`, validated. */
 function fileOptions(a: Args, path: string, rotateSeconds?: number, rotateBytes?: number): PcapFileOptions {
@@ -559,12 +557,14 @@ function opsSettings(a: Args, side: "rx" | "tx"): OpsConfig {
       throw new UsageError(`Invalid VLAN id "${a.vlan}": not a whole number`);
     }
     cfg.vlan = Number(a.vlan);
-    const range = cfg.vlan === 0 ? null : validateOps({ vlan: cfg.vlan }, side);
+    // fluxcap 3.2's leniency is for its modes only (-w, --read are new: no 3.2 script uses them)
+    const legacy = side === "rx" ? a.read === undefined : a.write === undefined;
+    const range = cfg.vlan === 0 && legacy ? null : validateOps({ vlan: cfg.vlan }, side);
     if (range) throw new UsageError(range.message);
-    if (cfg.vlan === 0) { // 3.2 took -V 0 as "no tag"
+    if (legacy && cfg.vlan === 0) { // 3.2 took -V 0 as "no tag"
       a.ignored.push("-V 0 tags nothing: ignored (as fluxcap 3.2 did)");
       delete cfg.vlan;
-    } else if (a.stripVlan && side === "rx") { // 3.2: -Q wins
+    } else if (legacy && a.stripVlan && side === "rx") { // 3.2: -Q wins
       a.ignored.push(`-V ${a.vlan} does nothing with -Q (the tag is stripped): ignored (as fluxcap 3.2 did)`);
       delete cfg.vlan;
     }

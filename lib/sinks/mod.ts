@@ -8,7 +8,7 @@
 import { FileSink, type FileSinkConfig } from "./file/sink.ts";
 import { GroupSink, type GroupSinkConfig } from "./group.ts";
 import { type NicSinkConfig, PacketSender } from "./nic.ts";
-import { TxRingSender } from "./nic_tx_ring.ts";
+import { TX_RING_DEFAULTS, TxRingSender } from "./nic_tx_ring.ts";
 import type { Sink, SinkEnv } from "./sink.ts";
 import { TunnelSender, type TunnelSinkConfig } from "./tunnel/sender.ts";
 
@@ -23,7 +23,7 @@ export {
   type SinkEnv,
   Staged,
 } from "./sink.ts";
-export { FileSink, PacketSender, TunnelSender, TxRingSender };
+export { FileSink, PacketSender, TunnelSender, TX_RING_DEFAULTS, TxRingSender };
 export { fitsLink, maxFrameLen } from "./packet_socket.ts";
 export { checkRawSocket, UDP_BUCKETS } from "./tunnel/sockets.ts";
 export { OutputClosed, PcapOutput } from "./file/output.ts";
@@ -37,6 +37,7 @@ export {
   type CaptureFileFormat,
   chooseFormat,
   createCaptureFile,
+  exists,
   parseFileMode,
   type PcapTarget,
   resolveTarget,

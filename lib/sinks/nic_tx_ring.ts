@@ -23,6 +23,9 @@ import { fitsLink, linkDownErrno, LinkWatch, maxFrameLen, txPacketSocket } from 
 import { type FlushResult, type FrameCut, Outcome, type Sink, Staged } from "./sink.ts";
 import { ReaderKind } from "../ring/mod.ts";
 
+/** The TX ring's geometry when `-Z`, `-B`, `-S` do not say (slots then grow to fit the MTU). */
+export const TX_RING_DEFAULTS = { frameSize: 2048, blocks: 4, blockSizeLog2: 22 } as const;
+
 /** tpacket2_hdr: the frame data starts this far into a slot. */
 const DATA_AT = C.T2_DATA;
 const NO_SLOT = 0xffffffff;
@@ -82,10 +85,10 @@ export class TxRingSender implements Sink {
         "TPACKET_V2 on",
         ifname,
       );
-      let frameSize = cfg.frameSize ?? 2048;
+      let frameSize = cfg.frameSize ?? TX_RING_DEFAULTS.frameSize;
       while (frameSize < maxFrameLen(this.mtu, true) + DATA_AT) frameSize *= 2;
-      const blockSize = Math.max(2 ** (cfg.blockSizeLog2 ?? 22), frameSize);
-      const blocks = cfg.blocks ?? 4;
+      const blockSize = Math.max(2 ** (cfg.blockSizeLog2 ?? TX_RING_DEFAULTS.blockSizeLog2), frameSize);
+      const blocks = cfg.blocks ?? TX_RING_DEFAULTS.blocks;
       this.frameSize = frameSize;
       this.frameNr = (blockSize / frameSize) * blocks;
       const req = tpacketReq({ blockSize, blockNr: blocks, frameSize, frameNr: this.frameNr });

@@ -186,6 +186,40 @@ test("retention: only captures of this output are deleted, oldest first, within 
   }
 });
 
+test("retention: strictly oldest first while the oldest is busy with -z; a hung -z cannot fill the disk", () => {
+  const dir = makeRingDir();
+  try {
+    const cap = () => {
+      const b = new Uint8Array(124);
+      b.set(PCAP_HEAD);
+      return b;
+    };
+    const busy = new Set<string>();
+    const keep = new Retention({
+      template: `${dir}/x.pcap`,
+      maxFiles: 2,
+      busy: (n) => busy.has(n),
+      log: () => {},
+    });
+    const add = (n: string) => {
+      Deno.writeFileSync(`${dir}/${n}`, cap());
+      keep.add(`${dir}/${n}`);
+    };
+    add("x.pcap");
+    busy.add(`${dir}/x.pcap`); // its -z command runs (and hangs)
+    add("x-1.pcap");
+    add("x-2.pcap"); // one over the limit, only because of the busy oldest: wait for it
+    assertEquals(list(dir), ["x-1.pcap", "x-2.pcap", "x.pcap"]);
+    add("x-3.pcap"); // over the limit even without it: the next oldest goes
+    assertEquals(list(dir), ["x-2.pcap", "x-3.pcap", "x.pcap"]);
+    busy.clear(); // its command ended
+    keep.enforce();
+    assertEquals(list(dir), ["x-2.pcap", "x-3.pcap"]);
+  } finally {
+    rmrf(dir);
+  }
+});
+
 test("capture files: created 0600 (or --file-mode), never through a symlink, a hard link not written through", () => {
   const dir = makeRingDir();
   try {

@@ -434,3 +434,57 @@ toolTest(
     }
   },
 );
+
+toolTest(
+  "pcapng on a full file system: a statistics block that does not fit is cut away, the file reads clean",
+  async () => {
+    const dir = makeRingDir();
+    const full = `${dir}/full`;
+    Deno.mkdirSync(full);
+    const m = await new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=64k", "fxfull", full] })
+      .output();
+    if (m.code !== 0) {
+      console.log("  skipped: cannot mount a 64 KiB tmpfs here");
+      rmrf(dir);
+      return;
+    }
+    try {
+      const statistics = () => ({ received: 5, kernelDrops: 1, lost: 2, dropped: 0 });
+      // The header's length, measured: then one record that leaves 8 bytes, less than the statistics block.
+      const probe = new PcapOutput({
+        target: { kind: "files", template: `${dir}/p.pcapng` },
+        format: "pcapng",
+        statistics,
+      });
+      probe.open();
+      const header = Deno.statSync(`${dir}/p.pcapng`).size;
+      probe.close();
+      assert(
+        Deno.statSync(`${dir}/p.pcapng`).size - header > 8,
+        "the statistics block is longer than what is left",
+      );
+      const len = (64 << 10) - 8 - header - 32; // an enhanced packet block is 32 bytes + its data
+      const file = `${full}/x.pcapng`;
+      const out = new PcapOutput({ target: { kind: "files", template: file }, format: "pcapng", statistics });
+      out.open();
+      const at = out.reserve(len);
+      out.buffer.fill(7, at, at + len);
+      out.finish(len, len, 1_700_000_000, 1);
+      let said = "";
+      try {
+        out.close();
+      } catch (e) {
+        said = (e as Error).message;
+      }
+      assertIncludes(said, "no space left on device");
+      assertEquals(out.unwritten, 0, "the frame itself was written");
+      assertEquals(Deno.statSync(file).size, (64 << 10) - 8, "cut back to the end of the last whole block");
+      const r = await tool(["capinfos", "-c", file]);
+      assertEquals(r.code, 0, r.stderr);
+      assert(/Number of packets:\s+1\b/.test(r.stdout), r.stdout);
+    } finally {
+      await new Deno.Command("umount", { args: [full] }).output();
+      rmrf(dir);
+    }
+  },
+);

@@ -3,7 +3,7 @@
  * broken files fails with exit status 2 and names the line, the column and the key. The messages come
  * from the command line's own validation, reached through `validatePipelineArgv`.
  */
-import { assert, assertEquals, assertIncludes } from "../assert.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "../assert.ts";
 import { fluxcap, rmrf } from "../helpers.ts";
 import { parseConfig } from "../../lib/service/config.ts";
 import { validatePipelineArgv } from "../../lib/service/validate.ts";
@@ -227,6 +227,35 @@ Deno.test("service config: every -rx/-tx option of the command line is a key, sp
     "-tx -i eth2,eth3 --balance addresses /etc/fx/a",
     "-tx -i eth4,eth5 --all /etc/fx/a",
   ]);
+});
+
+Deno.test("service config: the key at fault is named, not one its removal makes wrong; -R's geometry on outputs", () => {
+  let problems: string[] = [];
+  try {
+    parseConfig(`${RINGS}outputs:\n  arch: { ring: a, write: pcap/, rotate-seconds: abc, max-files: 3 }\n`, {
+      file: "f.yaml",
+      dir: "/d",
+    });
+  } catch (e) {
+    problems = (e as { problems: string[] }).problems;
+  }
+  assertEquals(problems.length, 1, problems.join("\n"));
+  assert(problems[0].startsWith("f.yaml:4:50: outputs.arch.rotate-seconds: Invalid rotation"), problems[0]);
+  const c = parseConfig(
+    `${RINGS}outputs:\n  o: { ring: a, interface: eth2, tx-ring: true, blocks: 8, block-size: 16 }\n`,
+    { file: "f.yaml", dir: "/d" },
+  );
+  assertEquals(c.pipelines[0].argv.join(" "), "-tx -i eth2 -R -B 8 -S 16 /d/a");
+  // ...and, as on the command line, not without tx-ring (there 3.2 ignored them: a file refuses them)
+  assertThrows(
+    () =>
+      parseConfig(`${RINGS}outputs:\n  o: { ring: a, interface: eth2, blocks: 8 }\n`, {
+        file: "f",
+        dir: "/d",
+      }),
+    Error,
+    "-B does nothing with -tx -i (send on a NIC) without -R",
+  );
 });
 
 /** The text without its marker, and the marker's "line:column" (both from 1). */

@@ -374,7 +374,7 @@ export class PcapOutput {
       this.flush();
       this.#finishFile();
     } else if (this.flushDueIn(now) === 0) this.flush();
-    // A file whose -z command just ended may now be deleted (-W / --max-disk skip busy files).
+    // A file whose -z command just ended may now be deleted (-W / --max-disk wait for busy files).
     if (this.#post !== null && this.#post.poll() > 0) this.#retention?.enforce();
   }
 
@@ -578,8 +578,20 @@ export class PcapOutput {
   #finishFile(): void {
     const f = this.#file;
     if (f === null) return;
+    let trailerFailed: unknown = null;
     try {
-      if (this.#ng && !this.#failed) this.#writeOut(this.#trailer());
+      const at = this.#size;
+      try {
+        if (this.#ng && !this.#failed) this.#writeOut(this.#trailer());
+      } catch (e) {
+        // The statistics block is optional: a file without it (cut back to its last whole block) is
+        // complete, so it is still finished and renamed; the failure is reported after that.
+        trailerFailed = e;
+        this.#failed = true;
+        try {
+          f.truncateSync(at);
+        } catch { /* the failure already reported is the one that matters */ }
+      }
     } finally {
       this.#file = null;
       f.close();
@@ -596,6 +608,7 @@ export class PcapOutput {
     this.#onFile?.(this.#name);
     this.#post?.run(this.#name);
     this.#retention?.add(this.#name, this.#closed);
+    if (trailerFailed !== null) throw trailerFailed;
   }
 
   #writeOut(bytes: Uint8Array): void {

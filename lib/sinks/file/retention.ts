@@ -10,7 +10,8 @@
  * compressed-file magic: a file that merely has a matching name is never touched. `.part` files (being
  * written, or left by a SIGKILL) never count. Files are deleted oldest first: pre-existing files by
  * modification time, then this process's in the order they were completed. A file whose `-z` command is
- * still running is left for a later rotation.
+ * still running is left for a later rotation, and nothing newer is deleted in its place unless the limits
+ * are exceeded even without it (a `-z` command that hangs must not fill the disk).
  *
  * @module
  */
@@ -107,13 +108,22 @@ export class Retention {
     this.#entries = live.map((x) => x.e);
     let count = live.length;
     let bytes = live.reduce((n, x) => n + x.size, 0);
-    const over = () =>
-      (maxFiles !== undefined && count > maxFiles) || (maxBytes !== undefined && bytes + reserve > maxBytes);
+    // Busy files passed over (their -z command runs) may exceed the limits by themselves, nothing more.
+    let busyCount = 0;
+    let busyBytes = 0;
+    const over = (c = count - busyCount, b = bytes - busyBytes) =>
+      (maxFiles !== undefined && c > maxFiles) || (maxBytes !== undefined && b + reserve > maxBytes);
     for (const { e, forms, size } of live) {
       if (!over()) break;
-      // Oldest first, strictly: while the oldest is busy with its -z command, nothing newer goes in its
-      // place (that would keep an older file than the ones deleted); it is deleted when its command ends.
-      if (this.#opts.busy?.(e.name)) break;
+      if (this.#opts.busy?.(e.name)) {
+        // Oldest first: while the oldest is busy with its -z command, nothing newer goes in its place
+        // (that would keep an older file than the ones deleted); it is deleted when its command ends.
+        // Only when the limits are exceeded even without it (a -z command that hangs) do newer files go.
+        if (!over(count - busyCount - 1, bytes - busyBytes - size)) break;
+        busyCount++;
+        busyBytes += size;
+        continue;
+      }
       for (const f of forms) {
         if (!isCapture(f.path)) {
           this.#opts.log(`Not deleting "${f.path}": it does not start like a capture file`);

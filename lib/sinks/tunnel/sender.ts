@@ -293,7 +293,11 @@ export class TunnelSender implements Sink {
       this.mtu = routeTo(this.dst).mtu;
     } catch { /* no route for now: keep the last value */ }
     if (this.path !== "packet") {
-      if (++this.#refreshes % 10 === 0 && this.family === 4) this.#watch = nextHopTo(this.dst) ?? this.#watch;
+      // the route again (an `ip` command) only while the next hop does not answer: it may have moved
+      const unsure = this.#down !== null || this.#unresolvedChecks > 0;
+      if (++this.#refreshes % 10 === 0 && this.family === 4 && unsure) {
+        this.#watch = nextHopTo(this.dst) ?? this.#watch;
+      }
       return;
     }
     const hop = this.#hop!;
