@@ -25,7 +25,7 @@ import {
   splitCommand,
   TX_RING_DEFAULTS,
 } from "../sinks/mod.ts";
-import { checkKernelRing, KERNEL_RING_DEFAULTS } from "../sources/mod.ts";
+import { checkKernelRing, KERNEL_RING_DEFAULTS, type KernelRingOptions } from "../sources/mod.ts";
 import { parseListen } from "../watch/metrics.ts";
 import { type Args, parseArgs } from "./args.ts";
 import { parseEncapSpec, parseKey, parsePort, type TunnelKind, VXLAN_PORT } from "./encap.ts";
@@ -353,17 +353,26 @@ function sourceSettings(a: Args): SourceSettings {
   const frameSize = a.frameSize === undefined
     ? undefined
     : intOption(a.frameSize, "frame size (-Z)", 1, 1 << 30);
+  return { kind: "nic", iface: a.iface, frameSize, ...ringGeometry(a, frameSize, KERNEL_RING_DEFAULTS) };
+}
+
+/** `-B`, `-S` with the frame size: a kernel ring's geometry, checked as 3.2 did (and as the kernel will). */
+function ringGeometry(
+  a: Args,
+  frameSize: number | undefined,
+  defaults: KernelRingOptions,
+): { blocks?: number; blockSizeLog2?: number } {
   const blocks = a.blocks === undefined ? undefined : intOption(a.blocks, "number of blocks (-B)", 1, 65536);
   const blockSizeLog2 = a.blockSize === undefined
     ? undefined
     : intOption(a.blockSize, "block size (-S)", 1, 40);
   const bad = checkKernelRing({
-    frameSize: frameSize ?? KERNEL_RING_DEFAULTS.frameSize,
-    blocks: blocks ?? KERNEL_RING_DEFAULTS.blocks,
-    blockSizeLog2: blockSizeLog2 ?? KERNEL_RING_DEFAULTS.blockSizeLog2,
+    frameSize: frameSize ?? defaults.frameSize,
+    blocks: blocks ?? defaults.blocks,
+    blockSizeLog2: blockSizeLog2 ?? defaults.blockSizeLog2,
   });
   if (bad) throw new UsageError(bad);
-  return { kind: "nic", iface: a.iface, frameSize, blocks, blockSizeLog2 };
+  return { blocks, blockSizeLog2 };
 }
 
 function transmitSettings(a: Args): TransmitSettings {
@@ -495,22 +504,7 @@ function nicSettings(a: Args): NicSinkSettings {
     qdiscBypass: a.qdiscBypass,
     frameSize,
   };
-  if (a.txRing) { // -R's ring geometry, checked as 3.2 did (and as the kernel will)
-    const blocks = a.blocks === undefined
-      ? undefined
-      : intOption(a.blocks, "number of blocks (-B)", 1, 65536);
-    const blockSizeLog2 = a.blockSize === undefined
-      ? undefined
-      : intOption(a.blockSize, "block size (-S)", 1, 40);
-    const bad = checkKernelRing({
-      frameSize: frameSize ?? TX_RING_DEFAULTS.frameSize,
-      blocks: blocks ?? TX_RING_DEFAULTS.blocks,
-      blockSizeLog2: blockSizeLog2 ?? TX_RING_DEFAULTS.blockSizeLog2,
-    });
-    if (bad) throw new UsageError(bad);
-    out.blocks = blocks;
-    out.blockSizeLog2 = blockSizeLog2;
-  }
+  if (a.txRing) Object.assign(out, ringGeometry(a, frameSize, TX_RING_DEFAULTS)); // -R's ring, as 3.2 took it
   return out;
 }
 
