@@ -37,6 +37,39 @@ function groupOf(s: RingSnapshot, desc: string) {
   return { g, members };
 }
 
+/**
+ * Namespace `a` (198.18.1.1) and `b` (198.18.1.2 and .3, each received by `fluxcap -rx -E gretap` into a
+ * ring of its own), and `fluxcap -tx -E gretap:198.18.1.2,198.18.1.3 ARGS RING` in `a` with both members
+ * attached.
+ */
+async function gretapPeers(lab: Lab, args: string[]) {
+  const a = await lab.ns("a");
+  const b = await lab.ns("b");
+  await lab.veth({ ns: a, name: "va", ip: "198.18.1.1/24" }, {
+    ns: b,
+    name: "vb",
+    ip: ["198.18.1.2/24", "198.18.1.3/24"],
+  });
+  const [ring, r2, r3] = [`${lab.dir}/ring`, `${lab.dir}/peer2`, `${lab.dir}/peer3`];
+  for (const r of [ring, r2, r3]) createRing(r, { size: 16 << 20 });
+  const env = { env: { NO_COLOR: "1" } };
+  const rx2 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.2", r2], env);
+  const rx3 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.3", r3], env);
+  await until(() => (snapshotOf(r2).writer?.alive && snapshotOf(r3).writer?.alive) === true, 20_000);
+  const desc = "tx gretap:198.18.1.2,198.18.1.3";
+  const tx = lab.spawn(
+    a,
+    [...fluxcapCommand(), "-tx", "-E", "gretap:198.18.1.2,198.18.1.3", ...args, ring],
+    env,
+  );
+  await until(
+    () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
+    20_000,
+  );
+  assert(!tx.exited, tx.stderr);
+  return { a, b, ring, r2, r3, rx2, rx3, tx, desc };
+}
+
 /** Waits until the group's reader accounted for `n` frames (sent + dropped + lost). */
 async function accounted(ring: string, desc: string, n: number): Promise<RingSnapshot> {
   let s = snapshotOf(ring);
@@ -200,36 +233,7 @@ labTest(
   async () => {
     const lab = await Lab.create("grpt");
     try {
-      const a = await lab.ns("a");
-      const b = await lab.ns("b");
-      await lab.veth({ ns: a, name: "va", ip: "198.18.1.1/24" }, {
-        ns: b,
-        name: "vb",
-        ip: ["198.18.1.2/24", "198.18.1.3/24"],
-      });
-      const [ring, r2, r3] = [`${lab.dir}/ring`, `${lab.dir}/peer2`, `${lab.dir}/peer3`];
-      createRing(ring, { size: 16 << 20 });
-      createRing(r2, { size: 16 << 20 });
-      createRing(r3, { size: 16 << 20 });
-      const env = { env: { NO_COLOR: "1" } };
-      const rx2 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.2", r2], env);
-      const rx3 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.3", r3], env);
-      await until(() => (snapshotOf(r2).writer?.alive && snapshotOf(r3).writer?.alive) === true, 20_000);
-      const desc = "tx gretap:198.18.1.2,198.18.1.3";
-      const tx = lab.spawn(a, [
-        ...fluxcapCommand(),
-        "-tx",
-        "-E",
-        "gretap:198.18.1.2,198.18.1.3",
-        "--balance",
-        "addresses",
-        ring,
-      ], env);
-      await until(
-        () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
-        20_000,
-      );
-      assert(!tx.exited, tx.stderr);
+      const { ring, r2, r3, rx2, rx3, tx, desc } = await gretapPeers(lab, ["--balance", "addresses"]);
       const frames = flowTraffic(2000, 1, true);
       const origin = new Map(frames.map((f) => [hex(f.bytes), f]));
       await offer(ring, frames, 100);
@@ -366,26 +370,7 @@ labTest(
   async () => {
     const lab = await Lab.create("grpa");
     try {
-      const a = await lab.ns("a");
-      const b = await lab.ns("b");
-      await lab.veth({ ns: a, name: "va", ip: "198.18.1.1/24" }, {
-        ns: b,
-        name: "vb",
-        ip: ["198.18.1.2/24", "198.18.1.3/24"],
-      });
-      const [ring, r2, r3] = [`${lab.dir}/ring`, `${lab.dir}/peer2`, `${lab.dir}/peer3`];
-      for (const r of [ring, r2, r3]) createRing(r, { size: 16 << 20 });
-      const env = { env: { NO_COLOR: "1" } };
-      const rx2 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.2", r2], env);
-      const rx3 = lab.spawn(b, [...fluxcapCommand(), "-rx", "-E", "gretap:198.18.1.3", r3], env);
-      await until(() => (snapshotOf(r2).writer?.alive && snapshotOf(r3).writer?.alive) === true, 20_000);
-      const desc = "tx gretap:198.18.1.2,198.18.1.3";
-      const tx = lab.spawn(a, [...fluxcapCommand(), "-tx", "-E", "gretap:198.18.1.2,198.18.1.3", ring], env);
-      await until(
-        () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
-        20_000,
-      );
-      assert(!tx.exited, tx.stderr);
+      const { a, b, ring, r2, r3, rx2, rx3, tx, desc } = await gretapPeers(lab, []);
       const [p1, p2, p3] = [1, 2, 3].map((phase) => flowTraffic(1000, phase, false));
       const origin = new Map<string, FlowFrame>();
       for (const f of [...p1, ...p2, ...p3]) origin.set(hex(f.bytes), f);
