@@ -20,6 +20,7 @@ import { parseSize } from "../ring/mod.ts";
 import {
   chooseFormat,
   MAX_GROUP_MEMBERS,
+  type NicSinkConfig,
   parseFileMode,
   type PcapFileOptions,
   splitCommand,
@@ -54,23 +55,8 @@ export type SourceSettings =
   }
   | { kind: "file"; file: string; pace: boolean; loops: number };
 
-/** A NIC output of `-tx -i`. */
-export interface NicSinkSettings {
-  /** The kind of output. */
-  kind: "nic";
-  /** The interface (`-i`). */
-  iface: string;
-  /** `-R`: PACKET_TX_RING instead of `sendmmsg`. */
-  txRing: boolean;
-  /** `-q`: PACKET_QDISC_BYPASS. */
-  qdiscBypass: boolean;
-  /** `-Z` with `-R`: the TX ring's slot size. */
-  frameSize?: number;
-  /** `-B` with `-R`: the TX ring's number of blocks. */
-  blocks?: number;
-  /** `-S` with `-R`: log2 of the TX ring's block size. */
-  blockSizeLog2?: number;
-}
+/** A NIC output of `-tx -i`: what the NIC sinks take, as they take it. */
+export type NicSinkSettings = NicSinkConfig;
 
 /** A tunnel output of `-tx -E`. */
 export interface TunnelSinkSettings {
