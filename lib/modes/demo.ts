@@ -22,16 +22,8 @@ import type { DemoSettings } from "../settings/mod.ts";
 import { FluxError } from "../errors.ts";
 import { FrameGenerator, Lab, labAvailable, type LabProcess, mixedTraffic } from "../lab/mod.ts";
 import { FramePipeline } from "../ops/mod.ts";
+import { selfCommand } from "../service/program.ts";
 import { createRing, RingReader, snapshotOf } from "../ring/mod.ts";
-
-/** The command that runs this fluxcap again (compiled binary or `deno run cli.ts`). */
-export function selfCommand(): string[] {
-  const exe = Deno.execPath();
-  if (/(^|\/)deno$/.test(exe)) {
-    return [exe, "run", "--allow-all", new URL("../../cli.ts", import.meta.url).pathname];
-  }
-  return [exe];
-}
 
 const FRAMES_PER_TAP = 20_000;
 const PPS = 2_000;

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { UsageError } from "../errors.ts";
 import { ConfigError, loadConfig } from "../service/config.ts";
 import { stderrLogger } from "../service/log.ts";
 import { Notifier } from "../service/notify.ts";
@@ -23,7 +24,8 @@ export const SERVICE_USAGE = `usage:
                                                health: exit 0 ok, 1 warning, 2 critical
 `;
 
-class ServiceUsage extends Error {}
+/** A mistake on the service subcommands' command line (exit status 2); "help" asks for the usage. */
+class ServiceUsage extends UsageError {}
 
 /** Splits `argv` (after the subcommand) into options with values, switches and operands. */
 function parse(

@@ -9,6 +9,7 @@ import {
   C,
   close,
   cstr,
+  E,
   errno,
   errnoName,
   errnoText,
@@ -187,7 +188,7 @@ export function createRing(path: string, opts: CreateOptions, name = path): Crea
   }
   try {
     const rc = posix_fallocate(fd, 0n, BigInt(fileSize));
-    if (rc !== 0 && rc !== 95 /* EOPNOTSUPP: ramfs */) {
+    if (rc !== 0 && rc !== E.EOPNOTSUPP /* ramfs */) {
       throw fail(`cannot reserve ${formatSize(fileSize)}: ${errnoText(rc)} (${errnoName(rc)})`);
     }
     close(fd);

@@ -9,6 +9,7 @@ import {
   check,
   close,
   cstr,
+  E,
   errno,
   errnoText,
   fcntl,
@@ -202,11 +203,11 @@ export class RingFile {
     const fd = open(cstr(path), (opts.readOnly ? C.O_RDONLY : C.O_RDWR) | C.O_CLOEXEC, 0);
     if (fd < 0) {
       const e = errno();
-      const why = e === 2
+      const why = e === E.ENOENT
         ? "no such file"
-        : e === 13
+        : e === E.EACCES
         ? "permission denied"
-        : e === 21
+        : e === E.EISDIR
         ? "is a directory"
         : errnoText(e);
       throw new RingError(`Cannot open ring "${name}": ${why}`);

@@ -29,6 +29,7 @@ import { formatSize, MAX_RING_SIZE, MIN_RING_SIZE, parseSize } from "../ring/mod
 import { parseListen } from "../watch/metrics.ts";
 import { keyHint, pipelineOption, type Section, sectionKeys, TARGET_KEYS } from "./options.ts";
 import { validatePipelineArgv } from "./validate.ts";
+import { UsageError } from "../errors.ts";
 
 /** A ring the configuration declares. */
 export interface RingSpec {
@@ -67,7 +68,7 @@ export interface ServiceConfig {
 }
 
 /** Everything wrong with a configuration: one line per problem, each with file, line and column. */
-export class ConfigError extends Error {
+export class ConfigError extends UsageError {
   readonly problems: string[];
   constructor(problems: string[]) {
     super(problems.join("\n"));

@@ -25,6 +25,7 @@ import {
   SysError,
   tpacketReq3,
 } from "../../ffi/mod.ts";
+import { ETHERTYPE_VLAN } from "../codec/mod.ts";
 import { InterfaceGone } from "../errors.ts";
 import { ifIndex, setIntOpt, stillThere } from "../net/mod.ts";
 import { DropReason } from "../ring/mod.ts";
@@ -45,8 +46,6 @@ export const KERNEL_RING_DEFAULTS: KernelRingOptions = { frameSize: 2048, blocks
 
 /** TPACKET_V2 header length: `-Z` must exceed it (as fluxcap 3.2 checked). */
 const TPACKET2_HDRLEN = 52;
-/** TPACKET_ALIGNMENT: `-Z` must be a multiple of it. */
-const TPACKET_ALIGNMENT = 16;
 
 /** Validates kernel ring options the way fluxcap 3.2 did; returns an error text or null. */
 export function checkKernelRing(o: KernelRingOptions): string | null {
@@ -58,8 +57,8 @@ export function checkKernelRing(o: KernelRingOptions): string | null {
   if (!Number.isInteger(o.frameSize) || o.frameSize <= TPACKET2_HDRLEN) {
     return `Invalid frame size "-Z ${o.frameSize}": must exceed ${TPACKET2_HDRLEN}`;
   }
-  if (o.frameSize % TPACKET_ALIGNMENT !== 0) {
-    return `Invalid frame size "-Z ${o.frameSize}": must be a multiple of ${TPACKET_ALIGNMENT}`;
+  if (o.frameSize % C.TPACKET_ALIGNMENT !== 0) {
+    return `Invalid frame size "-Z ${o.frameSize}": must be a multiple of ${C.TPACKET_ALIGNMENT}`;
   }
   if (bs % o.frameSize !== 0) {
     return `Invalid block size "-S ${o.blockSizeLog2}": ${bs} bytes is not a multiple of the frame size ${o.frameSize}`;
@@ -216,7 +215,9 @@ export class NicSource implements Source {
         let tci = 0;
         if ((status & C.TP_STATUS_VLAN_VALID) !== 0) {
           tci = u16[(p + C.T3_VLAN_TCI) >>> 1];
-          tpid = (status & C.TP_STATUS_VLAN_TPID_VALID) !== 0 ? u16[(p + C.T3_VLAN_TPID) >>> 1] : 0x8100;
+          tpid = (status & C.TP_STATUS_VLAN_TPID_VALID) !== 0
+            ? u16[(p + C.T3_VLAN_TPID) >>> 1]
+            : ETHERTYPE_VLAN;
         }
         into.frame(
           mem,
