@@ -129,16 +129,8 @@ function memAvailable(): number | null {
  */
 export function createRing(path: string, opts: CreateOptions, name = path): CreateResult {
   const fail = (why: string) => new RingError(`Cannot create ring "${name}": ${why}`);
-  if (opts.size < L.MIN_RING_SIZE) {
-    throw fail(
-      `size ${formatSize(opts.size)} is too small (minimum ${
-        formatSize(L.MIN_RING_SIZE)
-      }, to hold jumbo frames)`,
-    );
-  }
-  if (opts.size > L.MAX_RING_SIZE + L.HEADER_SIZE) {
-    throw fail(`size ${formatSize(opts.size)} is larger than a ring can be (4g)`);
-  }
+  const bad = ringSizeProblem(opts.size);
+  if (bad !== null) throw fail(bad);
 
   let existed = false;
   let st: Deno.FileInfo | null = null;
@@ -257,4 +249,17 @@ function readExisting(path: string, size: number): ReturnType<typeof validateHea
     return describeFsError(e);
   }
   return validateHeader(bytes, size);
+}
+
+/** Why `size` (bytes of the whole file) cannot be a ring's size, or null when it can. */
+export function ringSizeProblem(size: number): string | null {
+  if (size < L.MIN_RING_SIZE) {
+    return `size ${formatSize(size)} is too small (minimum ${
+      formatSize(L.MIN_RING_SIZE)
+    }, to hold jumbo frames)`;
+  }
+  if (size > L.MAX_RING_SIZE + L.HEADER_SIZE) {
+    return `size ${formatSize(size)} is larger than a ring can be (4g)`;
+  }
+  return null;
 }

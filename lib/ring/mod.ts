@@ -5,7 +5,7 @@
 export * from "./layout.ts";
 export { describeFsError, RingError, RingFile, validateHeader } from "./file.ts";
 export type { RingGeometry } from "./file.ts";
-export { createRing, formatSize, newHeader, parseSize } from "./create.ts";
+export { createRing, formatSize, newHeader, parseSize, ringSizeProblem } from "./create.ts";
 export type { CreateOptions, CreateResult } from "./create.ts";
 export { RingWriter } from "./writer.ts";
 export type { WriterOptions } from "./writer.ts";

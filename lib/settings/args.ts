@@ -361,9 +361,8 @@ const APPLICABLE: Record<string, string[]> = {
   "tx nic": [
     ...COMMON_OPS,
     "interface",
-    "tx-ring", // with -R, also -B and -S (the TX ring's geometry, as 3.2): see checkApplicable
+    "tx-ring", // with -R, also -Z, -B and -S (the TX ring's geometry, as 3.2): see checkApplicable
     "qdisc-bypass",
-    "frame-size",
     "from-oldest",
     "balance",
     "all",
@@ -456,13 +455,13 @@ function checkApplicable(a: Args): void {
   }
   if (key === "help" || key === "version") return;
   const allowed = [...(APPLICABLE[key] ?? [])];
-  if (key === "tx nic" && a.txRing) allowed.push("blocks", "block-size");
+  if (key === "tx nic" && a.txRing) allowed.push("frame-size", "blocks", "block-size");
   for (const g of a.given) {
     if (allowed.includes(g)) continue;
     if (!MODES_32.includes(key) || !OPTIONS_32.includes(g)) {
       throw new UsageError(`Option ${spell(g)} does not apply to ${MODE_TEXT[key]}`);
     }
-    const where = key === "tx nic" && (g === "blocks" || g === "block-size")
+    const where = key === "tx nic" && (g === "frame-size" || g === "blocks" || g === "block-size")
       ? `${MODE_TEXT[key]} without -R`
       : MODE_TEXT[key];
     a.ignored.push(`${spell(g)} does nothing with ${where}: ignored (as fluxcap 3.2 did)`);

@@ -16,7 +16,7 @@ import {
   validateOps,
   vlanOnly,
 } from "../ops/mod.ts";
-import { parseSize } from "../ring/mod.ts";
+import { parseSize, ringSizeProblem } from "../ring/mod.ts";
 import {
   chooseFormat,
   MAX_GROUP_MEMBERS,
@@ -243,6 +243,8 @@ function createSettings(a: Args): CreateSettings {
   if (a.rings.length === 0) throw new UsageError("Creating rings needs at least one ring name");
   const size = parseSize(a.size, "ring size");
   if (size instanceof Error) throw new UsageError(size.message);
+  const bad = ringSizeProblem(size); // a configuration error, as createRing words it
+  if (bad !== null) throw new UsageError(`Cannot create ring "${a.rings[0]}": ${bad}`);
   return { mode: "create", rings: a.rings, size, keep: a.keep, force: a.force, verbose: a.verbose };
 }
 
