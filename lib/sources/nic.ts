@@ -46,6 +46,8 @@ export const KERNEL_RING_DEFAULTS: KernelRingOptions = { frameSize: 2048, blocks
 
 /** TPACKET_V2 header length: `-Z` must exceed it (as fluxcap 3.2 checked). */
 const TPACKET2_HDRLEN = 52;
+/** TPACKET3_HDRLEN: the kernel's smallest slot for TPACKET_V3 (header + sockaddr_ll). */
+const TPACKET3_HDRLEN = 68;
 
 /** Validates kernel ring options the way fluxcap 3.2 did; returns an error text or null. */
 export function checkKernelRing(o: KernelRingOptions): string | null {
@@ -145,11 +147,15 @@ export class NicSource implements Source {
       setsockopt(fd, C.SOL_PACKET, C.PACKET_IGNORE_OUTGOING, int32(1), 4);
       this.blockSize = 2 ** o.blockSizeLog2;
       this.blockNr = o.blocks;
+      // TPACKET_V3 packs frames in blocks: the slot size only has to pass the kernel's check (at least its
+      // header, 68 bytes). A -Z that 3.2's TPACKET_V2 took (> 52) but V3 does not becomes 128 (it divides
+      // every block size -S allows), so a 3.2 command line still starts.
+      const frameSize = o.frameSize < TPACKET3_HDRLEN ? 128 : o.frameSize;
       const req = tpacketReq3({
         blockSize: this.blockSize,
         blockNr: this.blockNr,
-        frameSize: o.frameSize,
-        frameNr: (this.blockSize / o.frameSize) * this.blockNr,
+        frameSize,
+        frameNr: (this.blockSize / frameSize) * this.blockNr,
         retireMs: 10, // retire a partly filled block after 10 ms
       });
       check(
