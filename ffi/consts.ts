@@ -181,8 +181,10 @@ export const AI_SOCKTYPE = 8;
 export const AI_ADDR = 24;
 export const AI_NEXT = 40;
 
-/** struct stat (x86_64): st_mode(u32)@24 st_size(i64)@48, size 144 */
+/** struct stat (x86_64): st_dev(u64)@0 st_ino(u64)@8 st_mode(u32)@24 st_size(i64)@48, size 144 */
 export const STAT_SIZE = 144;
+export const STAT_ST_DEV = 0;
+export const STAT_ST_INO = 8;
 export const STAT_MODE = 24;
 export const STAT_ST_SIZE = 48;
 export const S_IFMT = 0o170000;

@@ -6,6 +6,7 @@
  * @module
  */
 import * as C from "./consts.ts";
+import { addressable } from "./memory.ts";
 
 function htons(v: number): number {
   return ((v & 0xff) << 8) | ((v >> 8) & 0xff);
@@ -144,3 +145,44 @@ export function putIov(v: Uint32Array, w: number, addr: number, len: number): nu
   v[w + 3] = 0;
   return w + 4;
 }
+
+/** Room for the path in `struct sockaddr_un` (108 bytes, NUL included for a path). */
+export const SUN_PATH_MAX = 108;
+/** `offsetof(struct sockaddr_un, sun_path)`: after the 2-byte family. */
+const SUN_PATH_OFFSET = 2;
+
+/**
+ * `struct sockaddr_un` for `name` and its length: a path (NUL-terminated), or `@name` for the abstract
+ * namespace (a leading NUL, and the length counts only the bytes of the name). Null for an empty path or
+ * one longer than {@linkcode SUN_PATH_MAX} − 1 bytes.
+ */
+export function sockaddrUn(name: string): { addr: Uint8Array; len: number } | null {
+  const abstract = name.startsWith("@");
+  const bytes = new TextEncoder().encode(abstract ? name.slice(1) : name);
+  if ((bytes.length === 0 && !abstract) || bytes.length + 1 > SUN_PATH_MAX) return null;
+  const addr = new Uint8Array(SUN_PATH_OFFSET + SUN_PATH_MAX);
+  new DataView(addr.buffer).setUint16(0, C.AF_UNIX, true);
+  // Abstract: sun_path[0] stays 0 and the name follows; the length ends exactly after it.
+  addr.set(bytes, SUN_PATH_OFFSET + (abstract ? 1 : 0));
+  const len = SUN_PATH_OFFSET + (abstract ? 1 + bytes.length : bytes.length + 1);
+  return { addr, len };
+}
+
+/** Off-heap buffers that must stay alive while a struct points at them. */
+const keep: Uint8Array[] = [];
+
+/**
+ * `struct sock_fprog` of a one-instruction classic BPF program, "return 0": a socket with it attached
+ * (`SO_ATTACH_FILTER`) never queues anything to read. The instruction lives off-heap for the life of
+ * the process (the kernel copies it at attach).
+ */
+export const DROP_ALL_FILTER: Uint8Array = (() => {
+  const insn = addressable(8);
+  insn.bytes[0] = 0x06; // BPF_RET | BPF_K, k = 0
+  keep.push(insn.bytes);
+  const prog = new Uint8Array(16);
+  const pv = new DataView(prog.buffer);
+  pv.setUint16(0, 1, true);
+  pv.setBigUint64(8, BigInt(insn.addr), true);
+  return prog;
+})();

@@ -19,9 +19,10 @@ function stderrIsJournal(): boolean {
   if (!js) return false;
   const st = new Uint8Array(C.STAT_SIZE);
   if (fstat(2, st) !== 0) return true; // cannot tell: trust the variable
-  const dv = new DataView(st.buffer); // struct stat: st_dev at 0, st_ino at 8 (x86_64)
+  const dv = new DataView(st.buffer);
   const [dev, ino] = js.split(":");
-  return String(dv.getBigUint64(0, true)) === dev && String(dv.getBigUint64(8, true)) === ino;
+  return String(dv.getBigUint64(C.STAT_ST_DEV, true)) === dev &&
+    String(dv.getBigUint64(C.STAT_ST_INO, true)) === ino;
 }
 
 /**

@@ -6,31 +6,32 @@
  *
  * @module
  */
-import { C, clock_gettime, close, errno, errnoText, sendto, socket } from "../../ffi/mod.ts";
-
-/** Room for the path in `struct sockaddr_un` (108 bytes, NUL included for a path). */
-const SUN_PATH_MAX = 108;
-/** `offsetof(struct sockaddr_un, sun_path)`: after the 2-byte family. */
-const SUN_PATH_OFFSET = 2;
+import {
+  C,
+  clock_gettime,
+  close,
+  errno,
+  errnoText,
+  sendto,
+  sockaddrUn,
+  socket,
+  SUN_PATH_MAX,
+} from "../../ffi/mod.ts";
 
 /**
- * Builds the `struct sockaddr_un` for `name` and its length: a path (NUL-terminated), or `@name` for
- * the abstract namespace (a leading NUL, and the length counts only the bytes of the name).
+ * The `struct sockaddr_un` for `name` and its length: a path, or `@name` for the abstract namespace.
  * Throws a RangeError for an empty or too long name.
  */
 export function unixAddress(name: string): { addr: Uint8Array; len: number } {
-  const abstract = name.startsWith("@");
-  const bytes = new TextEncoder().encode(abstract ? name.slice(1) : name);
-  if (bytes.length === 0 && !abstract) throw new RangeError("Invalid NOTIFY_SOCKET: empty");
-  if (bytes.length + 1 > SUN_PATH_MAX) {
-    throw new RangeError(`Invalid NOTIFY_SOCKET "${name}": longer than ${SUN_PATH_MAX - 1} bytes`);
+  const sa = sockaddrUn(name);
+  if (sa === null) {
+    throw new RangeError(
+      name === ""
+        ? "Invalid NOTIFY_SOCKET: empty"
+        : `Invalid NOTIFY_SOCKET "${name}": longer than ${SUN_PATH_MAX - 1} bytes`,
+    );
   }
-  const addr = new Uint8Array(SUN_PATH_OFFSET + SUN_PATH_MAX);
-  new DataView(addr.buffer).setUint16(0, C.AF_UNIX, true);
-  // Abstract: sun_path[0] stays 0 and the name follows; the length ends exactly after it.
-  addr.set(bytes, SUN_PATH_OFFSET + (abstract ? 1 : 0));
-  const len = SUN_PATH_OFFSET + (abstract ? 1 + bytes.length : bytes.length + 1);
-  return { addr, len };
+  return sa;
 }
 
 /**

@@ -19,12 +19,12 @@
  * @module
  */
 import {
-  addressable,
   bind,
   C,
   check,
   close,
   connect,
+  DROP_ALL_FILTER,
   E,
   errno,
   int32,
@@ -45,17 +45,6 @@ export const RAW = 1;
 
 /** UDP sockets (source ports) of a VXLAN sender; a power of two. */
 export const UDP_BUCKETS = 32;
-
-/** A one-instruction classic BPF program, "return 0": a socket with it never queues anything to read. */
-const DROP_ALL = (() => {
-  const insn = addressable(8);
-  insn.bytes[0] = 0x06; // BPF_RET | BPF_K, k = 0
-  const prog = new Uint8Array(16);
-  const pv = new DataView(prog.buffer);
-  pv.setUint16(0, 1, true);
-  pv.setBigUint64(8, BigInt(insn.addr), true);
-  return { insn, prog };
-})();
 
 /** Sets a send buffer of `bytes` (beyond the system limit where allowed). */
 export function setSndBuf(fd: number, bytes: number): void {
@@ -78,7 +67,9 @@ function setupSender(fd: number, family: 4 | 6): boolean {
     if (setsockopt(fd, C.IPPROTO_IP, C.IP_TTL, int32(64), 4) < 0) return false;
     if (setsockopt(fd, C.IPPROTO_IP, C.IP_MTU_DISCOVER, int32(C.IP_PMTUDISC_DONT), 4) < 0) return false;
   } else if (setsockopt(fd, C.IPPROTO_IPV6, C.IPV6_UNICAST_HOPS, int32(64), 4) < 0) return false;
-  if (setsockopt(fd, C.SOL_SOCKET, C.SO_ATTACH_FILTER, DROP_ALL.prog, DROP_ALL.prog.length) < 0) return false;
+  if (setsockopt(fd, C.SOL_SOCKET, C.SO_ATTACH_FILTER, DROP_ALL_FILTER, DROP_ALL_FILTER.length) < 0) {
+    return false;
+  }
   setSndBuf(fd, 8 << 20);
   return true;
 }
