@@ -70,6 +70,27 @@ async function gretapPeers(lab: Lab, args: string[]) {
   return { a, b, ring, r2, r3, rx2, rx3, tx, desc };
 }
 
+/**
+ * Namespace `fx` with out1 and out2, veths to s1 and s2 in `sn` where tcpdump listens, and
+ * `fluxcap -tx ARGS RING` in `fx` replicating to both (its two member slots attached).
+ */
+async function twoOutputs(lab: Lab, args: string[]) {
+  const fx = await lab.ns("fx");
+  const sn = await lab.ns("sn");
+  for (const i of [1, 2]) await lab.veth({ ns: fx, name: `out${i}` }, { ns: sn, name: `s${i}` });
+  const ring = `${lab.dir}/ring`;
+  createRing(ring, { size: 32 << 20 });
+  const caps = await Promise.all([1, 2].map((i) => lab.tcpdump(sn, `s${i}`, { direction: "in" })));
+  const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", ...args, ring], { env: { NO_COLOR: "1" } });
+  const desc = "tx out1,out2";
+  await until(
+    () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
+    20_000,
+  );
+  assert(!tx.exited, tx.stderr);
+  return { fx, sn, ring, caps, tx, desc };
+}
+
 /** Waits until the group's reader accounted for `n` frames (sent + dropped + lost). */
 async function accounted(ring: string, desc: string, n: number): Promise<RingSnapshot> {
   let s = snapshotOf(ring);
@@ -276,21 +297,7 @@ labTest(
   async () => {
     const lab = await Lab.create("grpall");
     try {
-      const fx = await lab.ns("fx");
-      const sn = await lab.ns("sn");
-      for (const i of [1, 2]) await lab.veth({ ns: fx, name: `out${i}` }, { ns: sn, name: `s${i}` });
-      const ring = `${lab.dir}/ring`;
-      createRing(ring, { size: 32 << 20 });
-      const caps = await Promise.all([1, 2].map((i) => lab.tcpdump(sn, `s${i}`, { direction: "in" })));
-      const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-v", "-i", "out1,out2", "--all", ring], {
-        env: { NO_COLOR: "1" },
-      });
-      const desc = "tx out1,out2";
-      await until(
-        () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
-        20_000,
-      );
-      assert(!tx.exited, tx.stderr);
+      const { fx, ring, caps, tx, desc } = await twoOutputs(lab, ["-v", "-i", "out1,out2", "--all"]);
       const a = flowTraffic(1000, 1, false); // both members up
       const b = flowTraffic(1000, 2, false); // out2 down
       await offer(ring, a, 100);
@@ -332,21 +339,7 @@ labTest(
 labTest("-tx -i out1 -i out2 RING replicates every frame to both, like -i out1,out2 --all", async () => {
   const lab = await Lab.create("grprep");
   try {
-    const fx = await lab.ns("fx");
-    const sn = await lab.ns("sn");
-    for (const i of [1, 2]) await lab.veth({ ns: fx, name: `out${i}` }, { ns: sn, name: `s${i}` });
-    const ring = `${lab.dir}/ring`;
-    createRing(ring, { size: 32 << 20 });
-    const caps = await Promise.all([1, 2].map((i) => lab.tcpdump(sn, `s${i}`, { direction: "in" })));
-    const tx = lab.spawn(fx, [...fluxcapCommand(), "-tx", "-i", "out1", "-i", "out2", ring], {
-      env: { NO_COLOR: "1" },
-    });
-    const desc = "tx out1,out2";
-    await until(
-      () => snapshotOf(ring).readers.filter((r) => r.kind === "member").length === 2 || tx.exited,
-      20_000,
-    );
-    assert(!tx.exited, tx.stderr);
+    const { ring, caps, tx, desc } = await twoOutputs(lab, ["-i", "out1", "-i", "out2"]);
     const a = flowTraffic(1000, 3, false);
     await offer(ring, a, 100);
     await accounted(ring, desc, a.length);
